@@ -1,0 +1,145 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using YoloFleet.Cloud;
+using YoloFleet.Cloud.Ingest;
+using YoloFleet.Cloud.Net;
+using YoloFleet.Contracts.Wire;
+using YoloFleet.EdgeAgent;
+using YoloFleet.EdgeAgent.Pipeline;
+using YoloFleet.EdgeAgent.Sources;
+using YoloFleet.Inference;
+
+namespace YoloFleet.Cli;
+
+/// <summary>
+/// A whole fleet on one machine, all on loopback with free ports: a silo (with an embedded broker unless an external
+/// one is named) and edge agents run in this process. Used by `yolofleet demo` and the end-to-end tests.
+/// </summary>
+public sealed class LocalFleet : IAsyncDisposable
+{
+    private readonly WebApplication _cloud;
+
+    private LocalFleet(WebApplication cloud, string brokerHost, int brokerPort, int siloPort)
+    {
+        _cloud = cloud;
+        BrokerHost = brokerHost;
+        BrokerPort = brokerPort;
+        SiloPort = siloPort;
+    }
+
+    public string BrokerHost { get; }
+
+    public int BrokerPort { get; }
+
+    public int SiloPort { get; }
+
+    public IServiceProvider CloudServices => _cloud.Services;
+
+    public IngestCounters Counters => _cloud.Services.GetRequiredService<IngestCounters>();
+
+    public string HttpAddress => _cloud.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "";
+
+    /// <summary>Starts a silo. With <paramref name="externalBroker"/> null, an embedded MQTTnet broker runs too.</summary>
+    public static async Task<LocalFleet> StartCloudAsync(
+        string database, CancellationToken cancellationToken, (string Host, int Port)? externalBroker = null, string logLevel = "Warning")
+    {
+        var brokerPort = externalBroker?.Port ?? LoopbackPorts.GetFree();
+        var brokerHost = externalBroker?.Host ?? "127.0.0.1";
+        var siloPort = LoopbackPorts.GetFree();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Urls"] = "http://127.0.0.1:0",
+            ["Logging:LogLevel:Default"] = logLevel,
+            ["Logging:LogLevel:Orleans"] = "Warning",
+            ["Logging:LogLevel:Microsoft"] = "Warning",
+            ["Cloud:Database"] = database,
+            ["Cloud:Mqtt:Host"] = brokerHost,
+            ["Cloud:Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
+            ["Cloud:Mqtt:ClientIdPrefix"] = "yolofleet-silo-" + Guid.NewGuid().ToString("N")[..8],
+            ["Cloud:EmbeddedBroker:Enabled"] = externalBroker is null ? "true" : "false",
+            ["Cloud:EmbeddedBroker:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
+            ["Cloud:Silo:SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Cloud:Silo:PrimarySiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Cloud:Silo:GatewayPort"] = LoopbackPorts.GetFree().ToString(CultureInfo.InvariantCulture),
+            ["Cloud:Silo:ClusterId"] = "local-" + Guid.NewGuid().ToString("N")[..8],
+        };
+        var cloud = CloudHost.Build([], settings);
+        await cloud.StartAsync(cancellationToken);
+        var fleet = new LocalFleet(cloud, brokerHost, brokerPort, siloPort);
+        await fleet.WaitUntilSubscribedAsync(TimeSpan.FromSeconds(30), cancellationToken);
+        return fleet;
+    }
+
+    /// <summary>Runs one edge agent over <paramref name="frames"/> images and returns when all were acknowledged by the broker.</summary>
+    public async Task<ModelInfo> RunAgentAsync(
+        string deviceId,
+        string modelPath,
+        string imageFolder,
+        int frames,
+        Func<DetectionsPublished, Task>? onPublished,
+        CancellationToken cancellationToken,
+        string? stateDirectory = null)
+    {
+        var state = stateDirectory ?? Path.Combine(Path.GetTempPath(), "yolofleet-agent-" + deviceId + "-" + Guid.NewGuid().ToString("N")[..8]);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Agent:DeviceId"] = deviceId,
+            ["Agent:ModelPath"] = modelPath,
+            ["Agent:StateDirectory"] = state,
+            ["Agent:Broker:Host"] = BrokerHost,
+            ["Agent:Broker:Port"] = BrokerPort.ToString(CultureInfo.InvariantCulture),
+            ["Agent:Source:Folder"] = imageFolder,
+            ["Agent:Source:MaxFrames"] = frames.ToString(CultureInfo.InvariantCulture),
+        };
+        using var agent = EdgeAgentHost.Build([], settings);
+        var options = agent.Services.GetRequiredService<IOptions<EdgeAgentOptions>>().Value;
+        var pipeline = agent.Services.GetRequiredService<AgentPipeline>();
+        pipeline.Published = onPublished;
+        await pipeline.RunAsync(new ImageFolderSource(options.Source.Folder, loop: true, TimeProvider.System), cancellationToken);
+        var model = agent.Services.GetRequiredService<Detector>().Model;
+        await agent.Services.GetRequiredService<YoloFleet.EdgeAgent.Publishing.MqttPublisher>().DisposeAsync();
+        return model;
+    }
+
+    public Task<YoloFleet.Cloud.Abstractions.DeviceSnapshot> GetDeviceAsync(string deviceId) =>
+        _cloud.Services.GetRequiredService<IGrainFactory>().GetGrain<YoloFleet.Cloud.Abstractions.IDeviceGrain>(deviceId).GetSnapshotAsync();
+
+    /// <summary>Waits until at least <paramref name="expected"/> frames have committed; returns the count reached.</summary>
+    public async Task<long> WaitForCommittedAsync(long expected, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (Counters.Snapshot().FramesCommitted < expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, cancellationToken);
+        }
+
+        return Counters.Snapshot().FramesCommitted;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cloud.StopAsync(CancellationToken.None);
+        await _cloud.DisposeAsync();
+    }
+
+    private async Task WaitUntilSubscribedAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var ingest = _cloud.Services.GetRequiredService<MqttIngestService>();
+        var deadline = DateTime.UtcNow + timeout;
+        while (!ingest.IsSubscribed)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"The silo did not subscribe to the MQTT broker at {BrokerHost}:{BrokerPort} within {timeout.TotalSeconds:F0} s.");
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+}

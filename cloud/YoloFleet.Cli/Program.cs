@@ -1,0 +1,9 @@
+using System.CommandLine;
+using YoloFleet.Cli.Verbs;
+
+var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the cloud in the loop.")
+{
+    DemoVerb.Create(),
+    DatabaseVerb.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,59 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using YoloFleet.Cloud.Data.Entities;
+
+namespace YoloFleet.Cloud.Data.EntityConfigurations;
+
+internal sealed class DeviceRecordConfiguration : IEntityTypeConfiguration<DeviceRecord>
+{
+    public void Configure(EntityTypeBuilder<DeviceRecord> builder)
+    {
+        builder.ToTable("devices");
+        builder.HasKey(d => d.DeviceId);
+        builder.Property(d => d.DeviceId).HasColumnName("device_id").HasMaxLength(64);
+        builder.Property(d => d.FirstSeenAt).HasColumnName("first_seen_at");
+        builder.Property(d => d.LastSeenAt).HasColumnName("last_seen_at");
+    }
+}
+
+internal sealed class FrameRecordConfiguration : IEntityTypeConfiguration<FrameRecord>
+{
+    public void Configure(EntityTypeBuilder<FrameRecord> builder)
+    {
+        builder.ToTable("frames");
+        builder.HasKey(f => new { f.DeviceId, f.Sequence });
+        builder.Property(f => f.DeviceId).HasColumnName("device_id").HasMaxLength(64);
+        builder.Property(f => f.Sequence).HasColumnName("sequence");
+        builder.Property(f => f.CapturedAt).HasColumnName("captured_at");
+        builder.Property(f => f.ReceivedAt).HasColumnName("received_at");
+        builder.Property(f => f.CommittedAt).HasColumnName("committed_at").HasDefaultValueSql("clock_timestamp()");
+        builder.Property(f => f.ModelVersion).HasColumnName("model_version").HasMaxLength(128);
+        builder.Property(f => f.FrameWidth).HasColumnName("frame_width");
+        builder.Property(f => f.FrameHeight).HasColumnName("frame_height");
+        builder.Property(f => f.InferenceMs).HasColumnName("inference_ms");
+        builder.Property(f => f.FrameRef).HasColumnName("frame_ref").HasMaxLength(256);
+        builder.Property(f => f.DetectionCount).HasColumnName("detection_count");
+        builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(f => f.DeviceId);
+        builder.HasIndex(f => f.CapturedAt).HasDatabaseName("ix_frames_captured_at");
+    }
+}
+
+internal sealed class DetectionRecordConfiguration : IEntityTypeConfiguration<DetectionRecord>
+{
+    public void Configure(EntityTypeBuilder<DetectionRecord> builder)
+    {
+        builder.ToTable("detections");
+        builder.HasKey(d => new { d.DeviceId, d.Sequence, d.Index });
+        builder.Property(d => d.DeviceId).HasColumnName("device_id").HasMaxLength(64);
+        builder.Property(d => d.Sequence).HasColumnName("sequence");
+        builder.Property(d => d.Index).HasColumnName("idx");
+        builder.Property(d => d.CapturedAt).HasColumnName("captured_at");
+        builder.Property(d => d.ClassId).HasColumnName("class_id");
+        builder.Property(d => d.Score).HasColumnName("score");
+        builder.Property(d => d.X1).HasColumnName("x1");
+        builder.Property(d => d.Y1).HasColumnName("y1");
+        builder.Property(d => d.X2).HasColumnName("x2");
+        builder.Property(d => d.Y2).HasColumnName("y2");
+        builder.HasOne<FrameRecord>().WithMany().HasForeignKey(d => new { d.DeviceId, d.Sequence }).OnDelete(DeleteBehavior.Cascade);
+    }
+}

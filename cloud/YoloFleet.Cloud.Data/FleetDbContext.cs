@@ -1,0 +1,28 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using YoloFleet.Cloud.Data.Entities;
+
+namespace YoloFleet.Cloud.Data;
+
+/// <summary>The fleet's schema. EF Core owns the DDL (migrations); hot writes go through <see cref="Ingest.FrameBatchWriter"/>.</summary>
+public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : DbContext(options)
+{
+    public DbSet<DeviceRecord> Devices => Set<DeviceRecord>();
+
+    public DbSet<FrameRecord> Frames => Set<FrameRecord>();
+
+    public DbSet<DetectionRecord> Detections => Set<DetectionRecord>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(FleetDbContext).Assembly);
+
+    public static FleetDbContext Create(string connectionString) =>
+        new(new DbContextOptionsBuilder<FleetDbContext>().UseNpgsql(connectionString).Options);
+}
+
+/// <summary>Lets `dotnet ef migrations add` build the model without a running host or database.</summary>
+internal sealed class FleetDbContextDesignTimeFactory : IDesignTimeDbContextFactory<FleetDbContext>
+{
+    public FleetDbContext CreateDbContext(string[] args) =>
+        FleetDbContext.Create("Host=127.0.0.1;Port=55432;Username=postgres;Database=yolofleet");
+}

@@ -1,0 +1,30 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using YoloFleet.Cloud.Abstractions;
+using YoloFleet.Cloud.Ingest;
+using YoloFleet.Contracts;
+
+namespace YoloFleet.Cloud.Apis;
+
+public static class FleetApi
+{
+    public static IEndpointRouteBuilder MapFleetApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", (MqttIngestService ingest) =>
+            ingest.IsSubscribed ? Results.Ok(new { status = "ok" }) : Results.Json(new { status = "mqtt-disconnected" }, statusCode: 503));
+
+        var api = app.MapGroup("/api");
+        api.MapGet("/ingest/stats", (IngestCounters counters) => TypedResults.Ok(counters.Snapshot()));
+        api.MapGet("/devices/{deviceId}", GetDeviceAsync);
+        return app;
+    }
+
+    private static async Task<Results<Ok<DeviceSnapshot>, BadRequest<string>>> GetDeviceAsync(string deviceId, IGrainFactory grains)
+    {
+        if (!DeviceIds.IsValid(deviceId))
+        {
+            return TypedResults.BadRequest($"'{deviceId}' is not a valid device id");
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IDeviceGrain>(deviceId).GetSnapshotAsync());
+    }
+}

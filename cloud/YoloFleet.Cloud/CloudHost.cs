@@ -1,0 +1,22 @@
+using YoloFleet.Cloud.Apis;
+using YoloFleet.Cloud.Extensions;
+
+namespace YoloFleet.Cloud;
+
+/// <summary>Builds the silo host; Program.cs, the CLI's demo and the tests share it.</summary>
+public static class CloudHost
+{
+    public static WebApplication Build(string[] args, IEnumerable<KeyValuePair<string, string?>>? overrides = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        builder.AddFleetCloud();
+        var app = builder.Build();
+        app.MapFleetApi();
+        return app;
+    }
+}

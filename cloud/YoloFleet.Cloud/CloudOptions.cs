@@ -1,0 +1,87 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace YoloFleet.Cloud;
+
+/// <summary>Configuration section "Cloud". Validated at start: a wrong setting stops the silo with its name.</summary>
+public sealed class CloudOptions
+{
+    public const string Section = "Cloud";
+
+    [Required(ErrorMessage = "Cloud:Database is required: an Npgsql connection string, e.g. Host=127.0.0.1;Port=55432;Username=postgres;Database=yolofleet")]
+    public string Database { get; set; } = "";
+
+    [Required]
+    public MqttConnectionOptions Mqtt { get; set; } = new();
+
+    public EmbeddedBrokerOptions EmbeddedBroker { get; set; } = new();
+
+    public IngestOptions Ingest { get; set; } = new();
+
+    public SiloOptions Silo { get; set; } = new();
+}
+
+public sealed class MqttConnectionOptions
+{
+    [Required]
+    public string Host { get; set; } = "127.0.0.1";
+
+    [Range(1, 65535)]
+    public int Port { get; set; } = 1883;
+
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+
+    /// <summary>Client id prefix; the silo name is appended so each silo has its own session.</summary>
+    public string ClientIdPrefix { get; set; } = "yolofleet-silo";
+
+    /// <summary>How many unacknowledged messages the broker may have in flight to this silo (MQTT 5 receive maximum).</summary>
+    [Range(1, 65535)]
+    public int ReceiveMaximum { get; set; } = 4096;
+}
+
+public sealed class EmbeddedBrokerOptions
+{
+    /// <summary>Run an MQTTnet broker inside this process (single-machine and demo use).</summary>
+    public bool Enabled { get; set; }
+
+    [Range(1, 65535)]
+    public int Port { get; set; } = 1883;
+
+    /// <summary>
+    /// Queued QoS 1 messages per client before MQTTnet drops the oldest. Its default (1000) loses messages in a burst,
+    /// so the default here is large; memory is bounded by this times the largest payload.
+    /// </summary>
+    [Range(1000, int.MaxValue)]
+    public int MaxPendingMessagesPerClient { get; set; } = 250_000;
+}
+
+public sealed class IngestOptions
+{
+    [Range(1, 100_000)]
+    public int MaxBatchFrames { get; set; } = 2000;
+
+    [Range(1, 10_000)]
+    public int MaxBatchDelayMs { get; set; } = 50;
+
+    /// <summary>Frames waiting for the writer; when full, the MQTT receive loop waits (back-pressure), nothing is dropped.</summary>
+    [Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 20_000;
+}
+
+public sealed class SiloOptions
+{
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The primary silo's endpoint port for localhost clustering (the first silo's SiloPort).</summary>
+    [Range(1, 65535)]
+    public int PrimarySiloPort { get; set; } = 11111;
+
+    public string ClusterId { get; set; } = "yolofleet";
+
+    public string ServiceId { get; set; } = "yolofleet";
+}

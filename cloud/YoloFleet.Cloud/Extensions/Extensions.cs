@@ -1,0 +1,47 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using YoloFleet.Cloud.Data.Ingest;
+using YoloFleet.Cloud.Ingest;
+using YoloFleet.Cloud.Mqtt;
+
+namespace YoloFleet.Cloud.Extensions;
+
+public static class Extensions
+{
+    /// <summary>Wires the silo: options, PostgreSQL, Orleans, the embedded broker (optional) and MQTT ingest.</summary>
+    public static WebApplicationBuilder AddFleetCloud(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<CloudOptions>()
+            .Bind(builder.Configuration.GetSection(CloudOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<CloudOptions>>().Value);
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        var options = builder.Configuration.GetSection(CloudOptions.Section).Get<CloudOptions>() ?? new CloudOptions();
+        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.Database));
+        builder.Services.AddSingleton<FrameBatchWriter>();
+        builder.Services.AddSingleton<IngestCounters>();
+        builder.Services.AddSingleton<FrameIngestQueue>();
+
+        // Hosted services start in registration order: the broker before anything that connects to it.
+        builder.Services.AddSingleton<EmbeddedBrokerService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBrokerService>());
+
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(
+                options.Silo.SiloPort,
+                options.Silo.GatewayPort,
+                new IPEndPoint(IPAddress.Loopback, options.Silo.PrimarySiloPort),
+                options.Silo.ServiceId,
+                options.Silo.ClusterId);
+        });
+
+        builder.Services.AddHostedService<FrameBatchService>();
+        builder.Services.AddSingleton<MqttIngestService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MqttIngestService>());
+        return builder;
+    }
+}

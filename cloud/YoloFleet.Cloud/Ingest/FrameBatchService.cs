@@ -1,0 +1,151 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using YoloFleet.Cloud.Abstractions;
+using YoloFleet.Cloud.Data.Ingest;
+
+namespace YoloFleet.Cloud.Ingest;
+
+/// <summary>
+/// Drains the ingest queue in batches bounded by size and time, writes each with one COPY transaction, retries a failed
+/// write with back-off until it commits, then tells each device's grain what committed. A frame's MQTT message is
+/// acknowledged only after this has committed it.
+/// </summary>
+public sealed partial class FrameBatchService(
+    FrameIngestQueue queue,
+    FrameBatchWriter writer,
+    IGrainFactory grains,
+    IngestCounters counters,
+    CloudOptions options,
+    TimeProvider time,
+    ILogger<FrameBatchService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var maxFrames = options.Ingest.MaxBatchFrames;
+        var maxDelay = TimeSpan.FromMilliseconds(options.Ingest.MaxBatchDelayMs);
+        var batch = new List<PendingFrame>(maxFrames);
+        var rows = new List<FrameRow>(maxFrames);
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                var deadline = time.GetTimestamp() + (long)(maxDelay.TotalSeconds * time.TimestampFrequency);
+                while (batch.Count < maxFrames)
+                {
+                    if (queue.Reader.TryRead(out var pending))
+                    {
+                        batch.Add(pending);
+                        continue;
+                    }
+
+                    var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
+                    if (remaining <= TimeSpan.Zero)
+                    {
+                        break;
+                    }
+
+                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    wait.CancelAfter(remaining);
+                    try
+                    {
+                        if (!await queue.Reader.WaitToReadAsync(wait.Token))
+                        {
+                            break;
+                        }
+                    }
+                    catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        break;
+                    }
+                }
+
+                rows.Clear();
+                foreach (var p in batch)
+                {
+                    rows.Add(p.Row);
+                }
+
+                var result = await WriteWithRetryAsync(rows, stoppingToken);
+                counters.Committed(result.Inserted.Count, result.Duplicates, result.DetectionsInserted);
+                foreach (var p in batch)
+                {
+                    p.MarkCommitted();
+                }
+
+                await NotifyGrainsAsync(rows, result);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: whatever did not commit stays unacknowledged, so the broker redelivers it.
+        }
+        finally
+        {
+            foreach (var p in batch)
+            {
+                p.MarkAbandoned();
+            }
+
+            while (queue.Reader.TryRead(out var left))
+            {
+                left.MarkAbandoned();
+            }
+        }
+    }
+
+    private async Task<BatchWriteResult> WriteWithRetryAsync(List<FrameRow> rows, CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await writer.WriteAsync(rows, stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                counters.WriteFailed();
+                LogWriteFailed(ex, rows.Count, attempt, delay.TotalMilliseconds);
+                await Task.Delay(delay, time, stoppingToken);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private async Task NotifyGrainsAsync(List<FrameRow> rows, BatchWriteResult result)
+    {
+        var insertedByDevice = result.Inserted.ToLookup(i => i.DeviceId, i => i.Sequence, StringComparer.Ordinal);
+        var detectionsByKey = new Dictionary<(string, long), int>(rows.Count);
+        foreach (var r in rows)
+        {
+            detectionsByKey.TryAdd((r.DeviceId, r.Sequence), r.Detections.Length);
+        }
+
+        var calls = new List<Task>();
+        foreach (var device in rows.GroupBy(r => r.DeviceId, StringComparer.Ordinal))
+        {
+            var inserted = insertedByDevice[device.Key].ToArray();
+            var latest = device.MaxBy(r => r.ReceivedAt)!;
+            var detections = inserted.Sum(s => (long)detectionsByKey[(device.Key, s)]);
+            calls.Add(grains.GetGrain<IDeviceGrain>(device.Key).RecordCommittedAsync(
+                new CommittedFrames(inserted, device.Count() - inserted.Length, detections, latest.ReceivedAt, latest.ModelVersion)));
+        }
+
+        try
+        {
+            await Task.WhenAll(calls);
+        }
+        catch (Exception ex)
+        {
+            // The rows are committed; a grain that missed an update only loses counters, so log and go on.
+            LogGrainUpdateFailed(ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing a batch of {Frames} frames failed (attempt {Attempt}); retrying in {DelayMs} ms")]
+    private partial void LogWriteFailed(Exception ex, int frames, int attempt, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Updating device grains after a committed batch failed")]
+    private partial void LogGrainUpdateFailed(Exception ex);
+}

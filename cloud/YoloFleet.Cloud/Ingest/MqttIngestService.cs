@@ -1,0 +1,235 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Protocol;
+using YoloFleet.Cloud.Data.Ingest;
+using YoloFleet.Contracts;
+using YoloFleet.Contracts.Wire;
+
+namespace YoloFleet.Cloud.Ingest;
+
+/// <summary>
+/// The silo's MQTT subscriber. Validates each upstream message, hands detections to the batch writer and acknowledges
+/// each QoS 1 message only after its frame has committed (or after it was judged invalid and counted), in the order
+/// received. A message that never committed is never acknowledged, so the broker delivers it again.
+/// </summary>
+public sealed partial class MqttIngestService(
+    CloudOptions options,
+    FrameIngestQueue queue,
+    IngestCounters counters,
+    TimeProvider time,
+    ILogger<MqttIngestService> logger) : BackgroundService
+{
+    private static readonly string[] UpstreamKinds = [Topics.DetectionsKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind];
+
+    private readonly string _clientId = options.Mqtt.ClientIdPrefix + "-" + options.Silo.SiloPort;
+    private volatile bool _subscribed;
+
+    /// <summary>True once connected and subscribed; tests and health checks wait on it.</summary>
+    public bool IsSubscribed => _subscribed;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            using var client = new MqttClientFactory().CreateMqttClient();
+            var acks = Channel.CreateUnbounded<(MqttApplicationMessageReceivedEventArgs Message, Task Done)>(
+                new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            client.ApplicationMessageReceivedAsync += e => OnMessageAsync(e, acks.Writer, stoppingToken);
+            try
+            {
+                await ConnectAndSubscribeAsync(client, stoppingToken);
+                backoff = TimeSpan.FromMilliseconds(200);
+                var ackLoop = AcknowledgeInOrderAsync(acks.Reader, stoppingToken);
+
+                // Watch the connection; MQTTnet's samples warn against reconnecting from DisconnectedAsync.
+                while (!stoppingToken.IsCancellationRequested && await client.TryPingAsync(stoppingToken))
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken);
+                }
+
+                _subscribed = false;
+                acks.Writer.TryComplete();
+                await ackLoop;
+                LogConnectionLost(options.Mqtt.Host, options.Mqtt.Port);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                _subscribed = false;
+                acks.Writer.TryComplete();
+                LogConnectFailed(ex, options.Mqtt.Host, options.Mqtt.Port, backoff.TotalMilliseconds);
+                await Task.Delay(backoff, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 10_000));
+            }
+        }
+
+        _subscribed = false;
+    }
+
+    private async Task ConnectAndSubscribeAsync(IMqttClient client, CancellationToken cancellationToken)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(options.Mqtt.Host, options.Mqtt.Port)
+            .WithClientId(_clientId)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            // A persistent session: messages published while this silo restarts wait for it at the broker.
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval(3600)
+            .WithReceiveMaximum((ushort)options.Mqtt.ReceiveMaximum)
+            .WithMaximumPacketSize(ProtocolLimits.MaxPacketBytes)
+            .WithKeepAlivePeriod(TimeSpan.FromSeconds(15))
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (!string.IsNullOrEmpty(options.Mqtt.Username))
+        {
+            builder = builder.WithCredentials(options.Mqtt.Username, options.Mqtt.Password);
+        }
+
+        var connected = await client.ConnectAsync(builder.Build(), cancellationToken);
+        if (connected.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new InvalidOperationException($"The broker refused the connection: {connected.ResultCode} {connected.ReasonString}");
+        }
+
+        // Shared subscriptions spread the fleet over the silos; a broker without them (MQTTnet's) serves one silo.
+        var shared = connected.SharedSubscriptionAvailable;
+        var subscribe = new MqttClientSubscribeOptionsBuilder();
+        foreach (var kind in UpstreamKinds)
+        {
+            subscribe.WithTopicFilter(shared ? Topics.SharedAllDevices(kind) : Topics.AllDevices(kind), MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        var result = await client.SubscribeAsync(subscribe.Build(), cancellationToken);
+        foreach (var item in result.Items)
+        {
+            if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
+            {
+                throw new InvalidOperationException($"The broker refused the subscription {item.TopicFilter.Topic}: {item.ResultCode}");
+            }
+        }
+
+        _subscribed = true;
+        LogSubscribed(options.Mqtt.Host, options.Mqtt.Port, shared ? "shared" : "plain (one silo only)", connected.IsSessionPresent);
+    }
+
+    private async Task OnMessageAsync(
+        MqttApplicationMessageReceivedEventArgs e, ChannelWriter<(MqttApplicationMessageReceivedEventArgs, Task)> acks, CancellationToken cancellationToken)
+    {
+        e.AutoAcknowledge = false;
+        var done = Task.CompletedTask;
+        try
+        {
+            done = await HandleAsync(e.ApplicationMessage, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Never let one message take the subscriber down; it is counted and dropped.
+            counters.Rejected(RejectReason.Malformed);
+            LogHandlerFailed(ex, e.ApplicationMessage.Topic);
+        }
+
+        acks.TryWrite((e, done));
+    }
+
+    private async ValueTask<Task> HandleAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    {
+        if (!Topics.TryParse(message.Topic, out var deviceId, out var kind) || ProtocolLimits.MaxPayloadBytes(kind) == 0)
+        {
+            return Reject(RejectReason.UnknownTopic, message.Topic, "not a YoloFleet upstream topic");
+        }
+
+        counters.Received(kind);
+        var payload = message.Payload;
+        switch (kind)
+        {
+            case Topics.DetectionsKind:
+                if (!WireDecoder.TryDecodeDetections(deviceId, payload, out var detections, out var rejection))
+                {
+                    return Reject(rejection!.Reason, message.Topic, rejection.Detail);
+                }
+
+                var pending = await queue.EnqueueAsync(ToRow(detections, time.GetUtcNow()), cancellationToken);
+                return pending.Committed;
+
+            case Topics.HardFramesKind:
+                // Stored by the verifier (issue: cloud verification); validated and counted here.
+                return WireDecoder.TryDecodeHardFrame(deviceId, payload, out _, out var hardRejection)
+                    ? Task.CompletedTask
+                    : Reject(hardRejection!.Reason, message.Topic, hardRejection.Detail);
+
+            case Topics.TelemetryKind:
+                return WireDecoder.TryDecodeTelemetry(deviceId, payload, out _, out var telemetryRejection)
+                    ? Task.CompletedTask
+                    : Reject(telemetryRejection!.Reason, message.Topic, telemetryRejection.Detail);
+
+            default:
+                return Task.CompletedTask;
+        }
+    }
+
+    private Task Reject(RejectReason reason, string topic, string detail)
+    {
+        counters.Rejected(reason);
+        LogRejected(topic, reason, detail);
+        return Task.CompletedTask;
+    }
+
+    private async Task AcknowledgeInOrderAsync(
+        ChannelReader<(MqttApplicationMessageReceivedEventArgs Message, Task Done)> acks, CancellationToken cancellationToken)
+    {
+        await foreach (var (message, done) in acks.ReadAllAsync(CancellationToken.None))
+        {
+            try
+            {
+                await done.WaitAsync(cancellationToken);
+                await message.AcknowledgeAsync(cancellationToken);
+            }
+            catch (Exception)
+            {
+                // Not committed (shutdown) or the connection is gone: leave it unacknowledged for redelivery.
+            }
+        }
+    }
+
+    internal static FrameRow ToRow(DetectionsPublished message, DateTimeOffset receivedAt)
+    {
+        var boxes = new DetectionRow[message.Detections.Count];
+        for (var i = 0; i < boxes.Length; i++)
+        {
+            var d = message.Detections[i];
+            boxes[i] = new DetectionRow((short)d.ClassId, d.Score, d.X1, d.Y1, d.X2, d.Y2);
+        }
+
+        return new FrameRow(
+            message.Envelope.DeviceId,
+            (long)message.Envelope.Sequence,
+            DateTimeOffset.FromUnixTimeMilliseconds(message.CapturedAtUnixMs),
+            receivedAt,
+            message.ModelVersion,
+            (int)message.FrameWidth,
+            (int)message.FrameHeight,
+            message.InferenceMs,
+            message.FrameRef,
+            boxes);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Ingest subscribed at {Host}:{Port} ({Mode} subscription, session present: {SessionPresent})")]
+    private partial void LogSubscribed(string host, int port, string mode, bool sessionPresent);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot reach the MQTT broker at {Host}:{Port}; retrying in {DelayMs} ms")]
+    private partial void LogConnectFailed(Exception ex, string host, int port, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the MQTT connection to {Host}:{Port}; reconnecting")]
+    private partial void LogConnectionLost(string host, int port);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped a message on {Topic}: {Reason}: {Detail}")]
+    private partial void LogRejected(string topic, RejectReason reason, string detail);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Handling a message on {Topic} failed; dropped")]
+    private partial void LogHandlerFailed(Exception ex, string topic);
+}

@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using YoloFleet.EdgeAgent.Pipeline;
+using YoloFleet.EdgeAgent.Publishing;
+using YoloFleet.Inference;
+
+namespace YoloFleet.EdgeAgent;
+
+/// <summary>Builds the agent host; Program.cs, the CLI's demo and the tests share it.</summary>
+public static class EdgeAgentHost
+{
+    public static IHost Build(string[] args, IEnumerable<KeyValuePair<string, string?>>? overrides = null)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        builder.Services.AddSystemd();
+        builder.Services.AddOptions<EdgeAgentOptions>()
+            .Bind(builder.Configuration.GetSection(EdgeAgentOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<EdgeAgentOptions>>().Value);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<EdgeAgentOptions>();
+            return Detector.Open(o.ModelPath, new DetectorOptions
+            {
+                ConfidenceThreshold = o.Detection.ConfidenceThreshold,
+                NmsIouThreshold = o.Detection.NmsIouThreshold,
+                IntraOpThreads = o.Detection.IntraOpThreads,
+            });
+        });
+        builder.Services.AddSingleton(sp => new SequenceCounter(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
+        builder.Services.AddSingleton<MqttPublisher>();
+        builder.Services.AddSingleton<AgentPipeline>();
+        builder.Services.AddHostedService<AgentWorker>();
+        return builder.Build();
+    }
+}

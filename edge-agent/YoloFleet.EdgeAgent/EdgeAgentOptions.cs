@@ -1,0 +1,86 @@
+using System.ComponentModel.DataAnnotations;
+using YoloFleet.Contracts;
+
+namespace YoloFleet.EdgeAgent;
+
+/// <summary>Configuration section "Agent" (appsettings.json, YOLOFLEET_Agent__* environment variables, --Agent:Key=value).</summary>
+public sealed class EdgeAgentOptions : IValidatableObject
+{
+    public const string Section = "Agent";
+
+    [Required(ErrorMessage = "Agent:DeviceId is required (letters, digits, '_', '-', '.'; at most 64).")]
+    public string DeviceId { get; set; } = "";
+
+    [Required(ErrorMessage = "Agent:ModelPath is required: the path of the ONNX model to run.")]
+    public string ModelPath { get; set; } = "";
+
+    /// <summary>Where the agent keeps its state (sequence counter; later the outbox and model slots).</summary>
+    [Required]
+    public string StateDirectory { get; set; } = "/var/lib/yolofleet-agent";
+
+    [Required]
+    public BrokerOptions Broker { get; set; } = new();
+
+    [Required]
+    public SourceOptions Source { get; set; } = new();
+
+    public DetectionOptions Detection { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!DeviceIds.IsValid(DeviceId))
+        {
+            yield return new ValidationResult($"Agent:DeviceId '{DeviceId}' is invalid: use 1-64 letters, digits, '_', '-' or '.'.", [nameof(DeviceId)]);
+        }
+
+        if (!string.IsNullOrEmpty(ModelPath) && !File.Exists(ModelPath))
+        {
+            yield return new ValidationResult($"Agent:ModelPath '{ModelPath}' does not exist.", [nameof(ModelPath)]);
+        }
+
+        if (!string.IsNullOrEmpty(Source.Folder) && !Directory.Exists(Source.Folder))
+        {
+            yield return new ValidationResult($"Agent:Source:Folder '{Source.Folder}' does not exist.", [nameof(Source)]);
+        }
+    }
+}
+
+public sealed class BrokerOptions
+{
+    [Required]
+    public string Host { get; set; } = "127.0.0.1";
+
+    [Range(1, 65535)]
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Defaults to the device id when a password is set.</summary>
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+}
+
+public sealed class SourceOptions
+{
+    /// <summary>A folder of images (jpg, jpeg, png, bmp), processed in name order.</summary>
+    [Required(ErrorMessage = "Agent:Source:Folder is required: a folder of images.")]
+    public string Folder { get; set; } = "";
+
+    /// <summary>Start again from the first image after the last.</summary>
+    public bool Loop { get; set; }
+
+    /// <summary>Stop after this many frames (0: no limit).</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxFrames { get; set; }
+}
+
+public sealed class DetectionOptions
+{
+    [Range(0.0, 1.0)]
+    public float ConfidenceThreshold { get; set; } = 0.25f;
+
+    [Range(0.0, 1.0)]
+    public float NmsIouThreshold { get; set; } = 0.45f;
+
+    [Range(0, 64)]
+    public int IntraOpThreads { get; set; }
+}

@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Logging;
+using YoloFleet.Contracts;
+using YoloFleet.Contracts.Wire;
+using YoloFleet.EdgeAgent.Publishing;
+using YoloFleet.EdgeAgent.Sources;
+using YoloFleet.Inference;
+using WireDetection = YoloFleet.Contracts.Wire.Detection;
+
+namespace YoloFleet.EdgeAgent.Pipeline;
+
+/// <summary>
+/// Capture → detect → publish, one frame at a time. Each frame becomes one DetectionsPublished message with the next
+/// device sequence number, published at QoS 1.
+/// </summary>
+public sealed partial class AgentPipeline(
+    EdgeAgentOptions options,
+    Detector detector,
+    MqttPublisher publisher,
+    SequenceCounter sequence,
+    TimeProvider time,
+    ILogger<AgentPipeline> logger)
+{
+    /// <summary>Called after each message was acknowledged by the broker (the demo prints from it; tests record it).</summary>
+    public Func<DetectionsPublished, Task>? Published { get; set; }
+
+    public long FramesPublished { get; private set; }
+
+    public async Task RunAsync(ImageFolderSource source, CancellationToken cancellationToken)
+    {
+        var topic = Topics.Detections(options.DeviceId);
+        var results = new List<YoloFleet.Inference.Detection>(64);
+        var maxFrames = options.Source.MaxFrames;
+        await publisher.EnsureConnectedAsync(cancellationToken);
+        foreach (var frame in source.ReadFrames())
+        {
+            using (frame)
+            {
+                detector.Detect(frame.Image, results);
+                var message = BuildMessage(frame, results);
+                await publisher.PublishAsync(topic, message, cancellationToken);
+                FramesPublished++;
+                if (Published is not null)
+                {
+                    await Published(message);
+                }
+            }
+
+            if (maxFrames > 0 && FramesPublished >= maxFrames)
+            {
+                break;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        LogFinished(FramesPublished, source.UnreadableFiles);
+    }
+
+    private DetectionsPublished BuildMessage(CapturedFrame frame, List<YoloFleet.Inference.Detection> results)
+    {
+        var message = new DetectionsPublished
+        {
+            Envelope = new Envelope
+            {
+                SchemaVersion = SchemaVersions.Current,
+                DeviceId = options.DeviceId,
+                Sequence = sequence.Next(),
+                SentAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            },
+            CapturedAtUnixMs = frame.CapturedAt.ToUnixTimeMilliseconds(),
+            ModelVersion = detector.Model.Version,
+            FrameWidth = (uint)frame.Image.Width,
+            FrameHeight = (uint)frame.Image.Height,
+            InferenceMs = (float)detector.LastTimings.TotalMs,
+            FrameRef = frame.FrameRef.Length <= ProtocolLimits.MaxFrameRefBytes ? frame.FrameRef : frame.FrameRef[..ProtocolLimits.MaxFrameRefBytes],
+        };
+        foreach (var d in results)
+        {
+            message.Detections.Add(new WireDetection { ClassId = (uint)d.ClassId, Score = d.Score, X1 = d.X1, Y1 = d.Y1, X2 = d.X2, Y2 = d.Y2 });
+        }
+
+        return message;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Source finished: {Frames} frames published, {Unreadable} unreadable files skipped")]
+    private partial void LogFinished(long frames, long unreadable);
+}

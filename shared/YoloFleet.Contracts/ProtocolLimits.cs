@@ -1,0 +1,35 @@
+namespace YoloFleet.Contracts;
+
+/// <summary>Size and range limits of protocol v1. Brokers are configured with <see cref="MaxPacketBytes"/>.</summary>
+public static class ProtocolLimits
+{
+    public const int MaxDetectionsPayloadBytes = 64 * 1024;
+    public const int MaxDetectionsPerFrame = 1000;
+    public const int MaxHardFramePayloadBytes = 2 * 1024 * 1024;
+    public const int MaxTelemetryPayloadBytes = 16 * 1024;
+    public const int MaxAckPayloadBytes = 4 * 1024;
+    public const int MaxFrameRefBytes = 256;
+    public const int MaxModelVersionLength = 128;
+    public const int MaxFrameSide = 16_384;
+
+    /// <summary>The largest MQTT packet a broker should accept: the largest payload plus headroom for headers.</summary>
+    public const int MaxPacketBytes = MaxHardFramePayloadBytes + (64 * 1024);
+
+    public static int MaxPayloadBytes(string kind) => kind switch
+    {
+        Topics.DetectionsKind => MaxDetectionsPayloadBytes,
+        Topics.HardFramesKind => MaxHardFramePayloadBytes,
+        Topics.TelemetryKind => MaxTelemetryPayloadBytes,
+        Topics.AckKind => MaxAckPayloadBytes,
+        _ => 0,
+    };
+}
+
+public static class SchemaVersions
+{
+    /// <summary>The schema version this build writes and the only one it accepts.</summary>
+    public const uint Current = 1;
+
+    /// <summary>MQTT 5 content type set on every payload.</summary>
+    public const string ContentType = "application/x-protobuf; proto=yolofleet.v1";
+}

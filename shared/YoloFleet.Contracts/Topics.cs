@@ -1,0 +1,76 @@
+namespace YoloFleet.Contracts;
+
+/// <summary>
+/// The MQTT topic tree. Every topic string in the product comes from here; see docs/protocol.md.
+/// </summary>
+/// <remarks>
+/// <c>yolofleet/v1/devices/{deviceId}/{kind}</c>. Device ids are restricted (see <see cref="DeviceIds"/>) so that
+/// they can never contain the MQTT wildcards or separators.
+/// </remarks>
+public static class Topics
+{
+    public const string Root = "yolofleet/v1";
+    public const string DevicesPrefix = Root + "/devices/";
+
+    /// <summary>The shared-subscription group the silos join, so each upstream message goes to one silo.</summary>
+    public const string CloudShareGroup = "yolofleet-cloud";
+
+    public const string DetectionsKind = "detections";
+    public const string HardFramesKind = "hardframes";
+    public const string TelemetryKind = "telemetry";
+    public const string ModelKind = "model";
+    public const string AckKind = "ack";
+    public const string StatusKind = "status";
+
+    public static string Detections(string deviceId) => Device(deviceId, DetectionsKind);
+
+    public static string HardFrames(string deviceId) => Device(deviceId, HardFramesKind);
+
+    public static string Telemetry(string deviceId) => Device(deviceId, TelemetryKind);
+
+    public static string ModelAssignment(string deviceId) => Device(deviceId, ModelKind);
+
+    public static string Ack(string deviceId) => Device(deviceId, AckKind);
+
+    /// <summary>Retained "online"/"offline"; the device's will message sets "offline".</summary>
+    public static string Status(string deviceId) => Device(deviceId, StatusKind);
+
+    /// <summary>Filter matching one kind of message from every device.</summary>
+    public static string AllDevices(string kind) => DevicesPrefix + "+/" + kind;
+
+    /// <summary>The same filter as a shared subscription for the cloud's silos.</summary>
+    public static string SharedAllDevices(string kind) => "$share/" + CloudShareGroup + "/" + AllDevices(kind);
+
+    /// <summary>Everything a device may publish or subscribe to: used by broker ACLs.</summary>
+    public static string DeviceSubtree(string deviceId) => DevicesPrefix + DeviceIds.Require(deviceId) + "/#";
+
+    /// <summary>Splits <c>yolofleet/v1/devices/{id}/{kind}</c>; false for any other shape.</summary>
+    public static bool TryParse(string topic, out string deviceId, out string kind)
+    {
+        deviceId = "";
+        kind = "";
+        if (!topic.StartsWith(DevicesPrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = topic.AsSpan(DevicesPrefix.Length);
+        var slash = rest.IndexOf('/');
+        if (slash <= 0 || slash == rest.Length - 1 || rest[(slash + 1)..].Contains('/'))
+        {
+            return false;
+        }
+
+        var id = rest[..slash].ToString();
+        if (!DeviceIds.IsValid(id))
+        {
+            return false;
+        }
+
+        deviceId = id;
+        kind = rest[(slash + 1)..].ToString();
+        return true;
+    }
+
+    private static string Device(string deviceId, string kind) => DevicesPrefix + DeviceIds.Require(deviceId) + "/" + kind;
+}

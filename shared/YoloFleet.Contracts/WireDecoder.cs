@@ -1,0 +1,197 @@
+using System.Buffers;
+using Google.Protobuf;
+using YoloFleet.Contracts.Wire;
+
+namespace YoloFleet.Contracts;
+
+/// <summary>Why an incoming payload was refused. The cloud counts drops by this label.</summary>
+public enum RejectReason
+{
+    UnknownTopic,
+    Oversized,
+    Malformed,
+    UnsupportedSchema,
+    DeviceMismatch,
+    OutOfRange,
+    UnknownDevice,
+    Unauthorized,
+}
+
+public sealed record Rejection(RejectReason Reason, string Detail)
+{
+    public override string ToString() => $"{Reason}: {Detail}";
+}
+
+/// <summary>
+/// Decodes and validates upstream payloads. Every check the protocol promises lives here, so the edge's own
+/// tests and the cloud's ingest agree on what is valid.
+/// </summary>
+public static class WireDecoder
+{
+    public static bool TryDecodeDetections(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out DetectionsPublished message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(DetectionsPublished.Parser, payload, ProtocolLimits.MaxDetectionsPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId)
+            ?? CheckFrame(parsed.FrameWidth, parsed.FrameHeight)
+            ?? CheckText(parsed.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
+            ?? CheckText(parsed.FrameRef, "frame_ref", ProtocolLimits.MaxFrameRefBytes)
+            ?? CheckDetections(parsed.Detections);
+        if (parsed.CapturedAtUnixMs <= 0 && rejection is null)
+        {
+            rejection = new(RejectReason.OutOfRange, "captured_at_unix_ms must be positive");
+        }
+
+        if (!float.IsFinite(parsed.InferenceMs) || parsed.InferenceMs < 0)
+        {
+            rejection ??= new(RejectReason.OutOfRange, "inference_ms must be a finite, non-negative number");
+        }
+
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    public static bool TryDecodeHardFrame(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out HardFrameUploaded message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(HardFrameUploaded.Parser, payload, ProtocolLimits.MaxHardFramePayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId)
+            ?? CheckText(parsed.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
+            ?? CheckDetections(parsed.Detections);
+        if (rejection is null && !IsJpeg(parsed.Jpeg.Span))
+        {
+            rejection = new(RejectReason.Malformed, "jpeg does not start with a JPEG SOI marker");
+        }
+
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    public static bool TryDecodeTelemetry(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out TelemetryReported message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(TelemetryReported.Parser, payload, ProtocolLimits.MaxTelemetryPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId);
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    private static bool TryParse<T>(MessageParser<T> parser, in ReadOnlySequence<byte> payload, int maxBytes, out T message, out Rejection? rejection)
+        where T : IMessage<T>
+    {
+        message = default!;
+        if (payload.Length > maxBytes)
+        {
+            rejection = new(RejectReason.Oversized, $"payload is {payload.Length} bytes; the limit is {maxBytes}");
+            return false;
+        }
+
+        try
+        {
+            message = parser.ParseFrom(payload);
+            rejection = null;
+            return true;
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            rejection = new(RejectReason.Malformed, "not a valid protobuf message: " + ex.Message);
+            return false;
+        }
+    }
+
+    private static Rejection? CheckEnvelope(Envelope? envelope, string topicDeviceId)
+    {
+        if (envelope is null)
+        {
+            return new(RejectReason.Malformed, "envelope is missing");
+        }
+
+        if (envelope.SchemaVersion != SchemaVersions.Current)
+        {
+            return new(RejectReason.UnsupportedSchema, $"schema_version {envelope.SchemaVersion} is not supported; this cloud reads {SchemaVersions.Current}");
+        }
+
+        if (!string.Equals(envelope.DeviceId, topicDeviceId, StringComparison.Ordinal))
+        {
+            return new(RejectReason.DeviceMismatch, $"envelope device_id '{Truncate(envelope.DeviceId)}' differs from the topic's '{topicDeviceId}'");
+        }
+
+        if (envelope.Sequence == 0 || envelope.Sequence > long.MaxValue)
+        {
+            return new(RejectReason.OutOfRange, "sequence must be between 1 and 2^63-1");
+        }
+
+        return null;
+    }
+
+    private static Rejection? CheckFrame(uint width, uint height) =>
+        width is 0 or > ProtocolLimits.MaxFrameSide || height is 0 or > ProtocolLimits.MaxFrameSide
+            ? new(RejectReason.OutOfRange, $"frame size {width}x{height} is outside 1..{ProtocolLimits.MaxFrameSide}")
+            : null;
+
+    private static Rejection? CheckText(string value, string field, int maxLength) =>
+        value.Length > maxLength ? new(RejectReason.OutOfRange, $"{field} is longer than {maxLength} characters") : null;
+
+    private static Rejection? CheckDetections(IReadOnlyList<Detection> detections)
+    {
+        if (detections.Count > ProtocolLimits.MaxDetectionsPerFrame)
+        {
+            return new(RejectReason.OutOfRange, $"{detections.Count} detections; at most {ProtocolLimits.MaxDetectionsPerFrame} per frame");
+        }
+
+        for (var i = 0; i < detections.Count; i++)
+        {
+            var d = detections[i];
+            if (!(d.Score >= 0f && d.Score <= 1f))
+            {
+                return new(RejectReason.OutOfRange, $"detection {i}: score {d.Score} is outside [0, 1]");
+            }
+
+            if (!float.IsFinite(d.X1) || !float.IsFinite(d.Y1) || !float.IsFinite(d.X2) || !float.IsFinite(d.Y2) || d.X2 < d.X1 || d.Y2 < d.Y1)
+            {
+                return new(RejectReason.OutOfRange, $"detection {i}: box ({d.X1}, {d.Y1}, {d.X2}, {d.Y2}) is not finite or not ordered");
+            }
+
+            if (d.ClassId > 65_535)
+            {
+                return new(RejectReason.OutOfRange, $"detection {i}: class_id {d.ClassId} is too large");
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsJpeg(ReadOnlySpan<byte> bytes) => bytes.Length >= 4 && bytes[0] == 0xFF && bytes[1] == 0xD8;
+
+    private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
+}

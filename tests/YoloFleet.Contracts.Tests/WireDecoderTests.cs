@@ -1,0 +1,137 @@
+using System.Buffers;
+using Google.Protobuf;
+using YoloFleet.Contracts;
+using YoloFleet.Contracts.Wire;
+
+namespace YoloFleet.Contracts.Tests;
+
+public sealed class WireDecoderTests
+{
+    [Fact]
+    public void A_valid_message_round_trips()
+    {
+        var original = Valid();
+        Assert.True(WireDecoder.TryDecodeDetections("pi-1", Bytes(original), out var decoded, out var rejection));
+        Assert.Null(rejection);
+        Assert.Equal(original, decoded);
+    }
+
+    [Fact]
+    public void Encoding_is_compact()
+    {
+        var message = Valid();
+        for (var i = 0; i < 9; i++)
+        {
+            message.Detections.Add(message.Detections[0]);
+        }
+
+        // Ten boxes: a JSON encoding of the same is several times larger.
+        Assert.True(message.CalculateSize() < 400, $"10 boxes took {message.CalculateSize()} bytes");
+    }
+
+    [Fact]
+    public void Garbage_is_malformed()
+    {
+        AssertRejected(new byte[] { 0xFF, 0xFF, 0xFF, 0x0F, 0x12 }, RejectReason.Malformed);
+    }
+
+    [Fact]
+    public void A_missing_envelope_is_malformed()
+    {
+        var message = Valid();
+        message.Envelope = null;
+        AssertRejected(message.ToByteArray(), RejectReason.Malformed);
+    }
+
+    [Fact]
+    public void Oversized_payloads_are_refused_before_parsing()
+    {
+        AssertRejected(new byte[ProtocolLimits.MaxDetectionsPayloadBytes + 1], RejectReason.Oversized);
+    }
+
+    [Fact]
+    public void Unknown_schema_versions_are_refused()
+    {
+        var message = Valid();
+        message.Envelope.SchemaVersion = 2;
+        AssertRejected(message.ToByteArray(), RejectReason.UnsupportedSchema);
+    }
+
+    [Fact]
+    public void The_envelope_device_must_match_the_topic()
+    {
+        var message = Valid();
+        message.Envelope.DeviceId = "pi-2";
+        AssertRejected(message.ToByteArray(), RejectReason.DeviceMismatch);
+    }
+
+    [Theory]
+    [InlineData("score")]
+    [InlineData("nan-box")]
+    [InlineData("inverted-box")]
+    [InlineData("sequence-zero")]
+    [InlineData("frame-size")]
+    [InlineData("too-many")]
+    public void Out_of_range_fields_are_refused(string field)
+    {
+        var message = Valid();
+        switch (field)
+        {
+            case "score": message.Detections[0].Score = 1.5f; break;
+            case "nan-box": message.Detections[0].X1 = float.NaN; break;
+            case "inverted-box": message.Detections[0].X2 = message.Detections[0].X1 - 1; break;
+            case "sequence-zero": message.Envelope.Sequence = 0; break;
+            case "frame-size": message.FrameWidth = 0; break;
+            case "too-many":
+                for (var i = 0; i < ProtocolLimits.MaxDetectionsPerFrame; i++)
+                {
+                    message.Detections.Add(message.Detections[0]);
+                }
+
+                break;
+        }
+
+        AssertRejected(message.ToByteArray(), RejectReason.OutOfRange);
+    }
+
+    [Fact]
+    public void A_hard_frame_must_carry_a_jpeg()
+    {
+        var frame = new HardFrameUploaded
+        {
+            Envelope = Valid().Envelope,
+            Jpeg = ByteString.CopyFrom([0x89, 0x50, 0x4E, 0x47]),
+        };
+        Assert.False(WireDecoder.TryDecodeHardFrame("pi-1", Bytes(frame), out _, out var rejection));
+        Assert.Equal(RejectReason.Malformed, rejection!.Reason);
+
+        frame.Jpeg = ByteString.CopyFrom([0xFF, 0xD8, 0xFF, 0xE0, 0x00]);
+        Assert.True(WireDecoder.TryDecodeHardFrame("pi-1", Bytes(frame), out _, out _));
+    }
+
+    private static void AssertRejected(byte[] payload, RejectReason reason)
+    {
+        Assert.False(WireDecoder.TryDecodeDetections("pi-1", new ReadOnlySequence<byte>(payload), out _, out var rejection));
+        Assert.NotNull(rejection);
+        Assert.Equal(reason, rejection.Reason);
+        Assert.False(string.IsNullOrWhiteSpace(rejection.Detail));
+    }
+
+    private static ReadOnlySequence<byte> Bytes(IMessage message) => new(message.ToByteArray());
+
+    private static DetectionsPublished Valid()
+    {
+        var message = new DetectionsPublished
+        {
+            Envelope = new Envelope { SchemaVersion = SchemaVersions.Current, DeviceId = "pi-1", Sequence = 42, SentAtUnixMs = 1_700_000_000_000 },
+            CapturedAtUnixMs = 1_700_000_000_000,
+            ModelVersion = "yolox_nano_416@e8af074932d4",
+            FrameWidth = 640,
+            FrameHeight = 480,
+            InferenceMs = 21.5f,
+            FrameRef = "000000000009.jpg",
+        };
+        message.Detections.Add(new Detection { ClassId = 45, Score = 0.87f, X1 = 1.5f, Y1 = 187.2f, X2 = 612.3f, Y2 = 473.9f });
+        return message;
+    }
+}

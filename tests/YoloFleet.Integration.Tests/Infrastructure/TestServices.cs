@@ -1,0 +1,85 @@
+using System.Net.Sockets;
+using Npgsql;
+
+namespace YoloFleet.Integration.Tests.Infrastructure;
+
+/// <summary>
+/// The real services the tests use, started by deploy/services.sh (deploy/test.sh and .ci/run do that). A missing
+/// service fails the test with the fix in the message; it is never skipped.
+/// </summary>
+public static class TestServices
+{
+    public static string PostgresServer =>
+        Environment.GetEnvironmentVariable("YOLOFLEET_PG") ?? "Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres";
+
+    public static (string Host, int Port) Mosquitto
+    {
+        get
+        {
+            var value = Environment.GetEnvironmentVariable("YOLOFLEET_MQTT") ?? "127.0.0.1:11883";
+            var colon = value.LastIndexOf(':');
+            return (value[..colon], int.Parse(value[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    public static async Task RequireMosquittoAsync()
+    {
+        var (host, port) = Mosquitto;
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(host, port).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception ex) when (ex is SocketException or TimeoutException)
+        {
+            throw new InvalidOperationException(
+                $"mosquitto is not reachable at {host}:{port} ({ex.Message}). Start it with `deploy/services.sh start mosquitto` or set YOLOFLEET_MQTT.", ex);
+        }
+    }
+}
+
+/// <summary>A fresh, migrated database per test class, dropped afterwards.</summary>
+public sealed class PostgresDatabase : IAsyncLifetime
+{
+    public string ConnectionString { get; private set; } = "";
+
+    private string _name = "";
+
+    public async Task InitializeAsync()
+    {
+        _name = "yf_test_" + Guid.NewGuid().ToString("N")[..12];
+        ConnectionString = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = _name }.ConnectionString;
+        try
+        {
+            await YoloFleet.Cloud.Data.FleetDatabase.MigrateAsync(ConnectionString);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException(ex.Message + " Tests need the real PostgreSQL: run them with `bash deploy/test.sh`.", ex);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        var admin = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = "postgres", Pooling = false };
+        await using var connection = new NpgsqlConnection(admin.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_name}\" WITH (FORCE)", connection);
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    public async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(ConnectionString);
+        await using var command = dataSource.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(map(reader));
+        }
+
+        return rows;
+    }
+}
