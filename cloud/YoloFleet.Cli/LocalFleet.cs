@@ -55,7 +55,7 @@ public sealed class LocalFleet : IAsyncDisposable
         {
             ["Urls"] = "http://127.0.0.1:0",
             ["Logging:LogLevel:Default"] = logLevel,
-            ["Logging:LogLevel:Orleans"] = "Warning",
+            ["Logging:LogLevel:Orleans"] = "Error",
             ["Logging:LogLevel:Microsoft"] = "Warning",
             ["Cloud:Database"] = database,
             ["Cloud:Mqtt:Host"] = brokerHost,
