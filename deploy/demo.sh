@@ -21,4 +21,4 @@ eval "$(bash deploy/services.sh env)"
 echo "== building"
 dotnet build cloud/YoloFleet.Cli -c Release -nologo -v quiet -clp:ErrorsOnly
 echo "== running the demo"
-exec dotnet cloud/YoloFleet.Cli/bin/Release/net10.0/yolofleet.dll demo "$@"
+exec dotnet run --no-build -c Release --project cloud/YoloFleet.Cli -- demo "$@"

@@ -25,6 +25,7 @@ public sealed partial class MqttIngestService(
 
     private readonly string _clientId = options.Mqtt.ClientIdPrefix + "-" + options.Silo.SiloPort;
     private volatile bool _subscribed;
+    private string[] _filters = [];
 
     /// <summary>True once connected and subscribed; tests and health checks wait on it.</summary>
     public bool IsSubscribed => _subscribed;
@@ -35,41 +36,98 @@ public sealed partial class MqttIngestService(
         while (!stoppingToken.IsCancellationRequested)
         {
             using var client = new MqttClientFactory().CreateMqttClient();
+            using var drain = new CancellationTokenSource();
             var acks = Channel.CreateUnbounded<(MqttApplicationMessageReceivedEventArgs Message, Task Done)>(
                 new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             client.ApplicationMessageReceivedAsync += e => OnMessageAsync(e, acks.Writer, stoppingToken);
+            Task? ackLoop = null;
+            var failed = false;
             try
             {
                 await ConnectAndSubscribeAsync(client, stoppingToken);
                 backoff = TimeSpan.FromMilliseconds(200);
-                var ackLoop = AcknowledgeInOrderAsync(acks.Reader, stoppingToken);
+                ackLoop = AcknowledgeInOrderAsync(acks.Reader, drain.Token);
 
                 // Watch the connection; MQTTnet's samples warn against reconnecting from DisconnectedAsync.
-                while (!stoppingToken.IsCancellationRequested && await client.TryPingAsync(stoppingToken))
+                while (await client.TryPingAsync(stoppingToken))
                 {
                     await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken);
                 }
 
-                _subscribed = false;
-                acks.Writer.TryComplete();
-                await ackLoop;
                 LogConnectionLost(options.Mqtt.Host, options.Mqtt.Port);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                break;
             }
             catch (Exception ex)
             {
-                _subscribed = false;
-                acks.Writer.TryComplete();
+                failed = true;
                 LogConnectFailed(ex, options.Mqtt.Host, options.Mqtt.Port, backoff.TotalMilliseconds);
+            }
+            finally
+            {
+                _subscribed = false;
+                if (stoppingToken.IsCancellationRequested && client.IsConnected)
+                {
+                    await LeaveAsync(client, acks.Writer, ackLoop, drain);
+                }
+
+                acks.Writer.TryComplete();
+                await drain.CancelAsync();
+                if (ackLoop is not null)
+                {
+                    await ackLoop;
+                }
+            }
+
+            if (failed && !stoppingToken.IsCancellationRequested)
+            {
                 await Task.Delay(backoff, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 10_000));
             }
         }
+    }
 
-        _subscribed = false;
+    /// <summary>
+    /// A clean exit from the shared subscription: stop the broker sending, let what was received commit and be
+    /// acknowledged, then end the session. A persistent session left behind would keep its place in the share group,
+    /// and the broker would queue a share of the fleet's messages for a silo that is not coming back.
+    /// </summary>
+    private async Task LeaveAsync(
+        IMqttClient client, ChannelWriter<(MqttApplicationMessageReceivedEventArgs, Task)> acks, Task? ackLoop, CancellationTokenSource drain)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            var unsubscribe = new MqttClientUnsubscribeOptionsBuilder();
+            foreach (var filter in _filters)
+            {
+                unsubscribe.WithTopicFilter(filter);
+            }
+
+            await client.UnsubscribeAsync(unsubscribe.Build(), timeout.Token);
+
+            // Publishes the broker sent before its UNSUBACK may still be in the handler; give them a moment.
+            await Task.Delay(TimeSpan.FromMilliseconds(200), time, timeout.Token);
+            acks.TryComplete();
+            drain.CancelAfter(TimeSpan.FromSeconds(10));
+            if (ackLoop is not null)
+            {
+                await ackLoop;
+            }
+
+            await client.DisconnectAsync(
+                new MqttClientDisconnectOptionsBuilder()
+                    .WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection)
+                    .WithSessionExpiryInterval(0)
+                    .Build(),
+                timeout.Token);
+            LogLeft(options.Mqtt.Host, options.Mqtt.Port);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogLeaveFailed(ex);
+        }
     }
 
     private async Task ConnectAndSubscribeAsync(IMqttClient client, CancellationToken cancellationToken)
@@ -98,10 +156,11 @@ public sealed partial class MqttIngestService(
 
         // Shared subscriptions spread the fleet over the silos; a broker without them (MQTTnet's) serves one silo.
         var shared = connected.SharedSubscriptionAvailable;
+        _filters = [.. UpstreamKinds.Select(kind => shared ? Topics.SharedAllDevices(kind) : Topics.AllDevices(kind))];
         var subscribe = new MqttClientSubscribeOptionsBuilder();
-        foreach (var kind in UpstreamKinds)
+        foreach (var filter in _filters)
         {
-            subscribe.WithTopicFilter(shared ? Topics.SharedAllDevices(kind) : Topics.AllDevices(kind), MqttQualityOfServiceLevel.AtLeastOnce);
+            subscribe.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
         var result = await client.SubscribeAsync(subscribe.Build(), cancellationToken);
@@ -226,6 +285,12 @@ public sealed partial class MqttIngestService(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the MQTT connection to {Host}:{Port}; reconnecting")]
     private partial void LogConnectionLost(string host, int port);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Ingest left the broker at {Host}:{Port} cleanly (unsubscribed, drained, session ended)")]
+    private partial void LogLeft(string host, int port);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Leaving the broker cleanly failed; unacknowledged messages will be redelivered")]
+    private partial void LogLeaveFailed(Exception ex);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped a message on {Topic}: {Reason}: {Detail}")]
     private partial void LogRejected(string topic, RejectReason reason, string detail);

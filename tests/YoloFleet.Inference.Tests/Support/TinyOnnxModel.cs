@@ -1,0 +1,152 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace YoloFleet.Inference.Tests.Support;
+
+/// <summary>
+/// Writes minimal ONNX models by hand-encoding the protobuf, so tests can craft models with exact output shapes and
+/// values (no ONNX tooling is available here). Only the fields ONNX Runtime needs are written.
+/// </summary>
+internal static class TinyOnnxModel
+{
+    private const int FloatType = 1;
+
+    /// <summary>input [1,3,H,W] -> Identity -> output: a valid model whose outputs match no detection layout.</summary>
+    public static byte[] Identity(int height, int width) =>
+        Model(
+            node: Node("Identity", ["images"], ["same"]),
+            inputs: [ValueInfo("images", Dims(1, 3, height, width))],
+            outputs: [ValueInfo("same", Dims(1, 3, height, width))]);
+
+    /// <summary>An image input [1,3,H,W] whose output is the constant <paramref name="values"/> of <paramref name="outputShape"/>.</summary>
+    public static byte[] ConstantOutput(int height, int width, string outputName, long[] outputShape, float[] values) =>
+        Model(
+            node: Node("Constant", [], [outputName], Attribute("value", Tensor(outputShape, values))),
+            inputs: [ValueInfo("images", Dims(1, 3, height, width))],
+            outputs: [ValueInfo(outputName, Dims(outputShape))]);
+
+    /// <summary>Like <see cref="Identity"/> but the input's height and width are named, i.e. open, dimensions.</summary>
+    public static byte[] OpenSizeIdentity() =>
+        Model(
+            node: Node("Identity", ["images"], ["same"]),
+            inputs: [ValueInfo("images", [Dim(1), Dim(3), Dim("height"), Dim("width")])],
+            outputs: [ValueInfo("same", [Dim(1), Dim(3), Dim("height"), Dim("width")])]);
+
+    private static byte[] Model(byte[] node, byte[][] inputs, byte[][] outputs)
+    {
+        var graph = new ProtoWriter().Bytes(1, node).String(2, "tiny");
+        foreach (var input in inputs)
+        {
+            graph.Bytes(11, input);
+        }
+
+        foreach (var output in outputs)
+        {
+            graph.Bytes(12, output);
+        }
+
+        var opset = new ProtoWriter().String(1, "").Varint(2, 13).ToArray();
+        return new ProtoWriter()
+            .Varint(1, 7)                       // ir_version
+            .String(2, "YoloFleet tests")       // producer_name
+            .Bytes(7, graph.ToArray())          // graph
+            .Bytes(8, opset)                    // opset_import
+            .ToArray();
+    }
+
+    private static byte[] Node(string opType, string[] inputs, string[] outputs, byte[]? attribute = null)
+    {
+        var node = new ProtoWriter();
+        foreach (var input in inputs)
+        {
+            node.String(1, input);
+        }
+
+        foreach (var output in outputs)
+        {
+            node.String(2, output);
+        }
+
+        node.String(3, opType.ToLowerInvariant()).String(4, opType);
+        if (attribute is not null)
+        {
+            node.Bytes(5, attribute);
+        }
+
+        return node.ToArray();
+    }
+
+    private static byte[] Attribute(string name, byte[] tensor) =>
+        new ProtoWriter().String(1, name).Bytes(5, tensor).Varint(20, 4 /* TENSOR */).ToArray();
+
+    private static byte[] Tensor(long[] shape, float[] values)
+    {
+        var raw = new byte[values.Length * sizeof(float)];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * sizeof(float)), values[i]);
+        }
+
+        var tensor = new ProtoWriter();
+        foreach (var dimension in shape)
+        {
+            tensor.Varint(1, (ulong)dimension);
+        }
+
+        return tensor.Varint(2, FloatType).Bytes(9, raw).ToArray();
+    }
+
+    private static byte[] ValueInfo(string name, byte[][] dimensions)
+    {
+        var shape = new ProtoWriter();
+        foreach (var dimension in dimensions)
+        {
+            shape.Bytes(1, dimension);
+        }
+
+        var tensorType = new ProtoWriter().Varint(1, FloatType).Bytes(2, shape.ToArray()).ToArray();
+        var type = new ProtoWriter().Bytes(1, tensorType).ToArray();
+        return new ProtoWriter().String(1, name).Bytes(2, type).ToArray();
+    }
+
+    private static byte[][] Dims(params long[] values) => [.. values.Select(Dim)];
+
+    private static byte[] Dim(long value) => new ProtoWriter().Varint(1, (ulong)value).ToArray();
+
+    private static byte[] Dim(string name) => new ProtoWriter().String(2, name).ToArray();
+
+    private sealed class ProtoWriter
+    {
+        private readonly MemoryStream _stream = new();
+
+        public ProtoWriter Varint(int field, ulong value)
+        {
+            WriteRaw(((ulong)field << 3) | 0);
+            WriteRaw(value);
+            return this;
+        }
+
+        public ProtoWriter Bytes(int field, byte[] value)
+        {
+            WriteRaw(((ulong)field << 3) | 2);
+            WriteRaw((ulong)value.Length);
+            _stream.Write(value);
+            return this;
+        }
+
+        public ProtoWriter String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
+
+        public byte[] ToArray() => _stream.ToArray();
+
+        private void WriteRaw(ulong value)
+        {
+            while (value >= 0x80)
+            {
+                _stream.WriteByte((byte)(value | 0x80));
+                value >>= 7;
+            }
+
+            _stream.WriteByte((byte)value);
+        }
+    }
+}
