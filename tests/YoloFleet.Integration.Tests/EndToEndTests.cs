@@ -32,6 +32,20 @@ public sealed class EndToEndTests : IClassFixture<PostgresDatabase>
         await RunAndVerifyAsync(fleet, "e2e-mosquitto-" + Guid.NewGuid().ToString("N")[..6]);
     }
 
+    [Fact]
+    public async Task A_stopped_silo_leaves_the_shared_subscription_so_the_next_one_gets_every_message()
+    {
+        await TestServices.RequireMosquittoAsync();
+
+        // Without a clean exit, this silo's persistent session would stay in the share group and hoard every other message.
+        await using (await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto))
+        {
+        }
+
+        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto);
+        await RunAndVerifyAsync(fleet, "e2e-share-" + Guid.NewGuid().ToString("N")[..6]);
+    }
+
     private async Task RunAndVerifyAsync(LocalFleet fleet, string deviceId)
     {
         var published = new List<DetectionsPublished>();
