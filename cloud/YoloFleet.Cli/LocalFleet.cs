@@ -10,8 +10,8 @@ using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Net;
 using YoloFleet.Contracts.Wire;
 using YoloFleet.EdgeAgent;
+using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
-using YoloFleet.EdgeAgent.Sources;
 using YoloFleet.Inference;
 
 namespace YoloFleet.Cli;
@@ -75,7 +75,10 @@ public sealed class LocalFleet : IAsyncDisposable
         return fleet;
     }
 
-    /// <summary>Runs one edge agent over <paramref name="frames"/> images and returns when all were acknowledged by the broker.</summary>
+    /// <summary>
+    /// Runs one edge agent (its real host: pipeline, outbox, publisher) over <paramref name="frames"/> images and returns
+    /// once every message was acknowledged by the broker.
+    /// </summary>
     public async Task<ModelInfo> RunAgentAsync(
         string deviceId,
         string modelPath,
@@ -96,15 +99,35 @@ public sealed class LocalFleet : IAsyncDisposable
             ["Agent:Broker:Port"] = BrokerPort.ToString(CultureInfo.InvariantCulture),
             ["Agent:Source:Folder"] = imageFolder,
             ["Agent:Source:MaxFrames"] = frames.ToString(CultureInfo.InvariantCulture),
+            ["Agent:Source:Loop"] = "true",
         };
-        using var agent = EdgeAgentHost.Build([], settings);
-        var options = agent.Services.GetRequiredService<IOptions<EdgeAgentOptions>>().Value;
-        var pipeline = agent.Services.GetRequiredService<AgentPipeline>();
-        pipeline.Published = onPublished;
-        await pipeline.RunAsync(new ImageFolderSource(options.Source.Folder, loop: true, TimeProvider.System), cancellationToken);
-        var model = agent.Services.GetRequiredService<Detector>().Model;
-        await agent.Services.GetRequiredService<YoloFleet.EdgeAgent.Publishing.MqttPublisher>().DisposeAsync();
-        return model;
+        var agent = EdgeAgentHost.Build([], settings);
+        try
+        {
+            agent.Services.GetRequiredService<AgentPipeline>().Published = onPublished;
+            var worker = agent.Services.GetRequiredService<AgentWorker>();
+
+            // The worker stops the host once the frames are taken and the outbox has drained to the broker.
+            await agent.StartAsync(cancellationToken);
+            await agent.WaitForShutdownAsync(cancellationToken);
+            if (worker.Failure is not null)
+            {
+                throw new InvalidOperationException($"Edge agent '{deviceId}' failed: {worker.Failure.Message}", worker.Failure);
+            }
+
+            var outbox = agent.Services.GetRequiredService<OutboxStore>();
+            if (outbox.Depth > 0)
+            {
+                throw new InvalidOperationException($"Edge agent '{deviceId}' stopped with {outbox.Depth} messages unsent.");
+            }
+
+            var model = agent.Services.GetRequiredService<Detector>().Model;
+            return model;
+        }
+        finally
+        {
+            await ((IAsyncDisposable)agent).DisposeAsync();
+        }
     }
 
     public Task<YoloFleet.Cloud.Abstractions.DeviceSnapshot> GetDeviceAsync(string deviceId) =>

@@ -1,30 +1,40 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Sources;
 
 namespace YoloFleet.EdgeAgent;
 
-/// <summary>Runs the pipeline for the host's lifetime; stops the host when a finite source is exhausted.</summary>
+/// <summary>
+/// Runs the pipeline for the host's lifetime. When a finite source is exhausted, it waits (bounded by
+/// Agent:DrainTimeout) for the outbox to empty, then stops the host.
+/// </summary>
 public sealed partial class AgentWorker(
     EdgeAgentOptions options,
     AgentPipeline pipeline,
+    OutboxStore outbox,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<AgentWorker> logger) : BackgroundService
 {
+    /// <summary>Why the pipeline stopped, when it failed (null otherwise).</summary>
+    public Exception? Failure { get; private set; }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
             var source = new ImageFolderSource(options.Source.Folder, options.Source.Loop, time);
             await pipeline.RunAsync(source, stoppingToken);
+            await WaitForDrainAsync(stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
         catch (Exception ex)
         {
+            Failure = ex;
             LogPipelineFailed(ex);
             Environment.ExitCode = 1;
         }
@@ -34,6 +44,26 @@ public sealed partial class AgentWorker(
         }
     }
 
+    private async Task WaitForDrainAsync(CancellationToken stoppingToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(options.DrainTimeout);
+        try
+        {
+            while (outbox.Depth > 0)
+            {
+                await outbox.WaitForChangeAsync(timeout.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogDrainTimedOut(outbox.Depth, options.DrainTimeout.TotalSeconds);
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Critical, Message = "The agent pipeline stopped with an error")]
     private partial void LogPipelineFailed(Exception ex);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Depth} messages were still in the outbox after {Seconds} s; they stay on disk and are sent on the next start")]
+    private partial void LogDrainTimedOut(long depth, double seconds);
 }

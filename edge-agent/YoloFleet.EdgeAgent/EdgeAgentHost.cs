@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.Inference;
@@ -37,9 +38,19 @@ public static class EdgeAgentHost
             });
         });
         builder.Services.AddSingleton(sp => new SequenceCounter(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
+        builder.Services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<EdgeAgentOptions>();
+            return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>());
+        });
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<AgentPipeline>();
-        builder.Services.AddHostedService<AgentWorker>();
+
+        // Hosted services stop in reverse order: the worker (and its drain) before the publisher.
+        builder.Services.AddSingleton<OutboxPublisher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
+        builder.Services.AddSingleton<AgentWorker>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AgentWorker>());
         return builder.Build();
     }
 }

@@ -26,6 +26,12 @@ public sealed class EdgeAgentOptions : IValidatableObject
 
     public DetectionOptions Detection { get; set; } = new();
 
+    [Required]
+    public YoloFleet.EdgeAgent.Outbox.OutboxOptions Outbox { get; set; } = new();
+
+    /// <summary>When a finite source ends, how long to wait for the outbox to empty before exiting.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (!DeviceIds.IsValid(DeviceId))

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using YoloFleet.EdgeAgent;
 
-using var host = EdgeAgentHost.Build(args);
-await host.RunAsync();
+// RunAsync disposes the host asynchronously: the MQTT session ends cleanly and the outbox is flushed.
+await EdgeAgentHost.Build(args).RunAsync();
 return Environment.ExitCode;

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
+using Google.Protobuf;
+using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Sources;
 using YoloFleet.Inference;
@@ -9,35 +11,33 @@ using WireDetection = YoloFleet.Contracts.Wire.Detection;
 namespace YoloFleet.EdgeAgent.Pipeline;
 
 /// <summary>
-/// Capture → detect → publish, one frame at a time. Each frame becomes one DetectionsPublished message with the next
-/// device sequence number, published at QoS 1.
+/// Capture → detect → outbox, one frame at a time. Each frame becomes one DetectionsPublished message with the next
+/// device sequence number, appended to the durable outbox; <see cref="Outbox.OutboxPublisher"/> sends it.
 /// </summary>
 public sealed partial class AgentPipeline(
     EdgeAgentOptions options,
     Detector detector,
-    MqttPublisher publisher,
+    OutboxStore outbox,
     SequenceCounter sequence,
     TimeProvider time,
     ILogger<AgentPipeline> logger)
 {
-    /// <summary>Called after each message was acknowledged by the broker (the demo prints from it; tests record it).</summary>
+    /// <summary>Called after each message was stored in the outbox (the demo prints from it; tests record it).</summary>
     public Func<DetectionsPublished, Task>? Published { get; set; }
 
     public long FramesPublished { get; private set; }
 
     public async Task RunAsync(ImageFolderSource source, CancellationToken cancellationToken)
     {
-        var topic = Topics.Detections(options.DeviceId);
         var results = new List<YoloFleet.Inference.Detection>(64);
         var maxFrames = options.Source.MaxFrames;
-        await publisher.EnsureConnectedAsync(cancellationToken);
         foreach (var frame in source.ReadFrames())
         {
             using (frame)
             {
                 detector.Detect(frame.Image, results);
                 var message = BuildMessage(frame, results);
-                await publisher.PublishAsync(topic, message, cancellationToken);
+                outbox.Append(message.Envelope.Sequence, Topics.DetectionsKind, message.ToByteArray());
                 FramesPublished++;
                 if (Published is not null)
                 {
@@ -82,6 +82,6 @@ public sealed partial class AgentPipeline(
         return message;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Source finished: {Frames} frames published, {Unreadable} unreadable files skipped")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Source finished: {Frames} frames queued for publishing, {Unreadable} unreadable files skipped")]
     private partial void LogFinished(long frames, long unreadable);
 }

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -56,20 +55,27 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
         }
     }
 
-    /// <summary>Publishes at QoS 1 and returns once the broker has acknowledged it; throws when it was refused.</summary>
-    public async Task PublishAsync(string topic, IMessage message, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes at QoS 1 and completes when the broker acknowledged it. Several calls may be in flight at once; they
+    /// go out in call order. Throws when not connected or when the broker refused the message.
+    /// </summary>
+    public async Task PublishAsync(string topic, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        await EnsureConnectedAsync(cancellationToken);
+        if (!_client.IsConnected)
+        {
+            throw new InvalidOperationException("Not connected to the MQTT broker.");
+        }
+
         var application = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
-            .WithPayload(message.ToByteArray())
+            .WithPayloadSegment(payload)
             .WithContentType(SchemaVersions.ContentType)
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
         var result = await _client.PublishAsync(application, cancellationToken);
         if (!result.IsSuccess)
         {
-            throw new InvalidOperationException($"The broker refused the publish on {topic}: {result.ReasonCode} {result.ReasonString}");
+            throw new BrokerRefusedException(topic, result.ReasonCode, result.ReasonString);
         }
     }
 
@@ -132,4 +138,16 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Clean disconnect failed: {Error}")]
     private partial void LogDisconnectFailed(string error);
+}
+
+/// <summary>The broker answered a publish with a failure reason code.</summary>
+public sealed class BrokerRefusedException(string topic, MqttClientPublishReasonCode reason, string? detail)
+    : Exception($"The broker refused the publish on {topic}: {reason} {detail}")
+{
+    public MqttClientPublishReasonCode Reason { get; } = reason;
+
+    /// <summary>Refusals that sending again cannot fix (permissions, a topic or payload the broker will never take).</summary>
+    public bool IsPermanent => Reason is MqttClientPublishReasonCode.NotAuthorized
+        or MqttClientPublishReasonCode.TopicNameInvalid
+        or MqttClientPublishReasonCode.PayloadFormatInvalid;
 }

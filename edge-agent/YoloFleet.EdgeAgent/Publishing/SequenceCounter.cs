@@ -7,7 +7,7 @@ namespace YoloFleet.EdgeAgent.Publishing;
 /// end is written (and flushed to disk) before any number of the block is used, so a crash can skip numbers (the cloud
 /// sees a gap) but never reuse one (which the cloud would drop as a duplicate).
 /// </summary>
-public sealed class SequenceCounter
+public sealed class SequenceCounter : IDisposable
 {
     private readonly string _path;
     private readonly int _blockSize;
@@ -15,7 +15,7 @@ public sealed class SequenceCounter
     private long _next;
     private long _reservedUpTo;
 
-    public SequenceCounter(string stateDirectory, int blockSize = 1000)
+    public SequenceCounter(string stateDirectory, int blockSize = 100)
     {
         Directory.CreateDirectory(stateDirectory);
         _path = Path.Combine(stateDirectory, "sequence");
@@ -34,6 +34,18 @@ public sealed class SequenceCounter
             }
 
             return (ulong)_next++;
+        }
+    }
+
+    /// <summary>On a clean stop, records exactly what was used, so the next start skips nothing.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_reservedUpTo != _next - 1)
+            {
+                Reserve(_next - 1);
+            }
         }
     }
 
