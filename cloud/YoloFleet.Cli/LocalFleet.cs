@@ -77,7 +77,8 @@ public sealed class LocalFleet : IAsyncDisposable
 
     /// <summary>
     /// Runs one edge agent (its real host: pipeline, outbox, publisher) over <paramref name="frames"/> images and returns
-    /// once every message was acknowledged by the broker.
+    /// once every message was acknowledged by the broker. <paramref name="brokerPort"/> lets the agent reach the broker
+    /// another way (a test's outage proxy).
     /// </summary>
     public async Task<ModelInfo> RunAgentAsync(
         string deviceId,
@@ -86,7 +87,8 @@ public sealed class LocalFleet : IAsyncDisposable
         int frames,
         Func<DetectionsPublished, Task>? onPublished,
         CancellationToken cancellationToken,
-        string? stateDirectory = null)
+        string? stateDirectory = null,
+        int? brokerPort = null)
     {
         var state = stateDirectory ?? Path.Combine(Path.GetTempPath(), "yolofleet-agent-" + deviceId + "-" + Guid.NewGuid().ToString("N")[..8]);
         var settings = new Dictionary<string, string?>
@@ -96,7 +98,7 @@ public sealed class LocalFleet : IAsyncDisposable
             ["Agent:ModelPath"] = modelPath,
             ["Agent:StateDirectory"] = state,
             ["Agent:Broker:Host"] = BrokerHost,
-            ["Agent:Broker:Port"] = BrokerPort.ToString(CultureInfo.InvariantCulture),
+            ["Agent:Broker:Port"] = (brokerPort ?? BrokerPort).ToString(CultureInfo.InvariantCulture),
             ["Agent:Source:Folder"] = imageFolder,
             ["Agent:Source:MaxFrames"] = frames.ToString(CultureInfo.InvariantCulture),
             ["Agent:Source:Loop"] = "true",
