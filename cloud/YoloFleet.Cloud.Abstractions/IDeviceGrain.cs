@@ -9,6 +9,9 @@ public interface IDeviceGrain : IGrainWithStringKey
     /// <summary>Records frames of this device that were committed in one batch, and duplicates the database refused.</summary>
     Task RecordCommittedAsync(CommittedFrames committed);
 
+    /// <summary>Records the sequence of a validated upstream message that is not a frame (hard frame, telemetry, ack).</summary>
+    Task RecordMessageAsync(long sequence, DateTimeOffset receivedAt);
+
     Task<DeviceSnapshot> GetSnapshotAsync();
 }
 

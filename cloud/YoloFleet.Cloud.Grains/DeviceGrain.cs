@@ -2,18 +2,13 @@ using YoloFleet.Cloud.Abstractions;
 
 namespace YoloFleet.Cloud.Grains;
 
-/// <summary>
-/// Hot per-device state. Gap accounting: a sequence above the highest seen opens a gap of the numbers skipped;
-/// a late arrival below it (a redelivery after reconnect, or out-of-order delivery) closes one.
-/// </summary>
+/// <summary>Hot per-device state: last seen, model, counters and sequence accounting (<see cref="SequenceTracker"/>).</summary>
 public sealed class DeviceGrain : Grain, IDeviceGrain
 {
+    private readonly SequenceTracker _sequences = new();
     private DateTimeOffset? _lastSeenAt;
-    private long _highestSequence;
     private long _frames;
     private long _detections;
-    private long _duplicates;
-    private long _missing;
     private string? _modelVersion;
 
     public Task RecordCommittedAsync(CommittedFrames committed)
@@ -22,34 +17,39 @@ public sealed class DeviceGrain : Grain, IDeviceGrain
         Array.Sort(sequences);
         foreach (var sequence in sequences)
         {
-            if (sequence > _highestSequence)
-            {
-                // The first message of a device that started before the cloud saw it is not a gap.
-                if (_frames > 0)
-                {
-                    _missing += sequence - _highestSequence - 1;
-                }
-
-                _highestSequence = sequence;
-            }
-            else if (_missing > 0)
-            {
-                _missing--;
-            }
+            _sequences.Observe(sequence);
         }
 
+        // The database refused these as already stored: redeliveries.
+        _sequences.CountDuplicates(committed.Duplicates);
         _frames += committed.Sequences.Length;
         _detections += committed.Detections;
-        _duplicates += committed.Duplicates;
-        if (_lastSeenAt is null || committed.ReceivedAt > _lastSeenAt)
+        if (Seen(committed.ReceivedAt))
         {
-            _lastSeenAt = committed.ReceivedAt;
             _modelVersion = committed.ModelVersion;
         }
 
         return Task.CompletedTask;
     }
 
+    public Task RecordMessageAsync(long sequence, DateTimeOffset receivedAt)
+    {
+        _sequences.Observe(sequence);
+        Seen(receivedAt);
+        return Task.CompletedTask;
+    }
+
     public Task<DeviceSnapshot> GetSnapshotAsync() => Task.FromResult(new DeviceSnapshot(
-        this.GetPrimaryKeyString(), _lastSeenAt, _highestSequence, _frames, _detections, _duplicates, _missing, _modelVersion));
+        this.GetPrimaryKeyString(), _lastSeenAt, _sequences.Highest, _frames, _detections, _sequences.Duplicates, _sequences.Missing, _modelVersion));
+
+    private bool Seen(DateTimeOffset receivedAt)
+    {
+        if (_lastSeenAt is null || receivedAt >= _lastSeenAt)
+        {
+            _lastSeenAt = receivedAt;
+            return true;
+        }
+
+        return false;
+    }
 }

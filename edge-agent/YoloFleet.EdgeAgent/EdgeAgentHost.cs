@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using YoloFleet.EdgeAgent.HardFrames;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Publishing;
@@ -43,6 +44,8 @@ public static class EdgeAgentHost
             var o = sp.GetRequiredService<EdgeAgentOptions>();
             return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>());
         });
+        builder.Services.AddSingleton(sp => new HardFramePolicy(
+            sp.GetRequiredService<EdgeAgentOptions>().HardFrames, sp.GetRequiredService<TimeProvider>(), Random.Shared));
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<AgentPipeline>();
 

@@ -29,6 +29,9 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.Outbox.OutboxOptions Outbox { get; set; } = new();
 
+    [Required]
+    public YoloFleet.EdgeAgent.HardFrames.HardFrameOptions HardFrames { get; set; } = new();
+
     /// <summary>When a finite source ends, how long to wait for the outbox to empty before exiting.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -47,6 +50,19 @@ public sealed class EdgeAgentOptions : IValidatableObject
         if (!string.IsNullOrEmpty(Source.Folder) && !Directory.Exists(Source.Folder))
         {
             yield return new ValidationResult($"Agent:Source:Folder '{Source.Folder}' does not exist.", [nameof(Source)]);
+        }
+
+        // Data annotations do not descend into nested sections by themselves.
+        foreach (var (section, value) in new (string, object)[]
+                 { ("Broker", Broker), ("Source", Source), ("Detection", Detection), ("Outbox", Outbox), ("HardFrames", HardFrames) })
+        {
+            var results = new List<ValidationResult>();
+            Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
+            foreach (var result in results)
+            {
+                yield return new ValidationResult(
+                    $"Agent:{section}: {result.ErrorMessage}", [.. result.MemberNames.Select(m => $"{section}:{m}")]);
+            }
         }
     }
 }

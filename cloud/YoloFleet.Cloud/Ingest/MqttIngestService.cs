@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
+using YoloFleet.Cloud.Abstractions;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
@@ -18,6 +19,7 @@ public sealed partial class MqttIngestService(
     CloudOptions options,
     FrameIngestQueue queue,
     IngestCounters counters,
+    IGrainFactory grains,
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
@@ -216,20 +218,32 @@ public sealed partial class MqttIngestService(
                 return pending.Committed;
 
             case Topics.HardFramesKind:
-                // Stored by the verifier (issue: cloud verification); validated and counted here.
-                return WireDecoder.TryDecodeHardFrame(deviceId, payload, out _, out var hardRejection)
-                    ? Task.CompletedTask
-                    : Reject(hardRejection!.Reason, message.Topic, hardRejection.Detail);
+                // Validated and counted here; storing them and running the FP32 verifier on them comes with the verifier.
+                if (!WireDecoder.TryDecodeHardFrame(deviceId, payload, out var hardFrame, out var hardRejection))
+                {
+                    return Reject(hardRejection!.Reason, message.Topic, hardRejection.Detail);
+                }
+
+                await RecordSequenceAsync(deviceId, hardFrame.Envelope.Sequence);
+                return Task.CompletedTask;
 
             case Topics.TelemetryKind:
-                return WireDecoder.TryDecodeTelemetry(deviceId, payload, out _, out var telemetryRejection)
-                    ? Task.CompletedTask
-                    : Reject(telemetryRejection!.Reason, message.Topic, telemetryRejection.Detail);
+                if (!WireDecoder.TryDecodeTelemetry(deviceId, payload, out var telemetry, out var telemetryRejection))
+                {
+                    return Reject(telemetryRejection!.Reason, message.Topic, telemetryRejection.Detail);
+                }
+
+                await RecordSequenceAsync(deviceId, telemetry.Envelope.Sequence);
+                return Task.CompletedTask;
 
             default:
                 return Task.CompletedTask;
         }
     }
+
+    /// <summary>Sequence accounting spans every upstream topic of a device, not only the stored frames.</summary>
+    private Task RecordSequenceAsync(string deviceId, ulong sequence) =>
+        grains.GetGrain<IDeviceGrain>(deviceId).RecordMessageAsync((long)sequence, time.GetUtcNow());
 
     private Task Reject(RejectReason reason, string topic, string detail)
     {

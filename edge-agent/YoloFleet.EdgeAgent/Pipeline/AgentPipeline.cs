@@ -2,6 +2,9 @@ using Microsoft.Extensions.Logging;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
 using Google.Protobuf;
+using OpenCvSharp;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
+using YoloFleet.EdgeAgent.HardFrames;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Sources;
@@ -18,6 +21,7 @@ public sealed partial class AgentPipeline(
     EdgeAgentOptions options,
     Detector detector,
     OutboxStore outbox,
+    HardFramePolicy hardFrames,
     SequenceCounter sequence,
     TimeProvider time,
     ILogger<AgentPipeline> logger)
@@ -38,6 +42,12 @@ public sealed partial class AgentPipeline(
                 detector.Detect(frame.Image, results);
                 var message = BuildMessage(frame, results);
                 outbox.Append(message.Envelope.Sequence, Topics.DetectionsKind, message.ToByteArray());
+                var reason = hardFrames.Evaluate(results);
+                if (reason != HardFrameReason.None)
+                {
+                    AppendHardFrame(frame, message, reason);
+                }
+
                 FramesPublished++;
                 if (Published is not null)
                 {
@@ -81,6 +91,41 @@ public sealed partial class AgentPipeline(
 
         return message;
     }
+
+    /// <summary>Hard frames too large for the protocol even as JPEG; skipped.</summary>
+    public long HardFramesTooLarge { get; private set; }
+
+    private void AppendHardFrame(CapturedFrame frame, DetectionsPublished detections, HardFrameReason reason)
+    {
+        Cv2.ImEncode(".jpg", frame.Image, out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, options.HardFrames.JpegQuality));
+        var upload = new HardFrameUploaded
+        {
+            Envelope = new Envelope
+            {
+                SchemaVersion = SchemaVersions.Current,
+                DeviceId = options.DeviceId,
+                Sequence = sequence.Next(),
+                SentAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            },
+            DetectionsSequence = detections.Envelope.Sequence,
+            CapturedAtUnixMs = detections.CapturedAtUnixMs,
+            ModelVersion = detections.ModelVersion,
+            Jpeg = ByteString.CopyFrom(jpeg),
+            Reason = reason.ToString().ToLowerInvariant(),
+        };
+        upload.Detections.AddRange(detections.Detections);
+        if (upload.CalculateSize() > ProtocolLimits.MaxHardFramePayloadBytes)
+        {
+            HardFramesTooLarge++;
+            LogHardFrameTooLarge(frame.FrameRef, upload.CalculateSize());
+            return;
+        }
+
+        outbox.Append(upload.Envelope.Sequence, Topics.HardFramesKind, upload.ToByteArray());
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Hard frame {FrameRef} is {Bytes} bytes as JPEG, over the protocol limit; skipped (lower Agent:HardFrames:JpegQuality)")]
+    private partial void LogHardFrameTooLarge(string frameRef, int bytes);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Source finished: {Frames} frames queued for publishing, {Unreadable} unreadable files skipped")]
     private partial void LogFinished(long frames, long unreadable);
