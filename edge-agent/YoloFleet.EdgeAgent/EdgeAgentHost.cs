@@ -6,6 +6,7 @@ using YoloFleet.EdgeAgent.HardFrames;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Publishing;
+using YoloFleet.EdgeAgent.Telemetry;
 using YoloFleet.Inference;
 
 namespace YoloFleet.EdgeAgent;
@@ -46,12 +47,16 @@ public static class EdgeAgentHost
         });
         builder.Services.AddSingleton(sp => new HardFramePolicy(
             sp.GetRequiredService<EdgeAgentOptions>().HardFrames, sp.GetRequiredService<TimeProvider>(), Random.Shared));
+        builder.Services.AddSingleton<StageTimings>();
+        builder.Services.AddSingleton(sp => new DeviceHealth(
+            sp.GetRequiredService<EdgeAgentOptions>().Telemetry.Paths, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<AgentPipeline>();
 
         // Hosted services stop in reverse order: the worker (and its drain) before the publisher.
         builder.Services.AddSingleton<OutboxPublisher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
+        builder.Services.AddHostedService<TelemetryReporter>();
         builder.Services.AddSingleton<AgentWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AgentWorker>());
         return builder.Build();

@@ -32,6 +32,9 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.HardFrames.HardFrameOptions HardFrames { get; set; } = new();
 
+    [Required]
+    public YoloFleet.EdgeAgent.Telemetry.TelemetryOptions Telemetry { get; set; } = new();
+
     /// <summary>When a finite source ends, how long to wait for the outbox to empty before exiting.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -54,7 +57,7 @@ public sealed class EdgeAgentOptions : IValidatableObject
 
         // Data annotations do not descend into nested sections by themselves.
         foreach (var (section, value) in new (string, object)[]
-                 { ("Broker", Broker), ("Source", Source), ("Detection", Detection), ("Outbox", Outbox), ("HardFrames", HardFrames) })
+                 { ("Broker", Broker), ("Source", Source), ("Detection", Detection), ("Outbox", Outbox), ("HardFrames", HardFrames), ("Telemetry", Telemetry) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);

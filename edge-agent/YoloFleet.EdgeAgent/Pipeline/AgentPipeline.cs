@@ -8,6 +8,7 @@ using YoloFleet.EdgeAgent.HardFrames;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Sources;
+using YoloFleet.EdgeAgent.Telemetry;
 using YoloFleet.Inference;
 using WireDetection = YoloFleet.Contracts.Wire.Detection;
 
@@ -22,6 +23,7 @@ public sealed partial class AgentPipeline(
     Detector detector,
     OutboxStore outbox,
     HardFramePolicy hardFrames,
+    StageTimings timings,
     SequenceCounter sequence,
     TimeProvider time,
     ILogger<AgentPipeline> logger)
@@ -35,11 +37,25 @@ public sealed partial class AgentPipeline(
     {
         var results = new List<YoloFleet.Inference.Detection>(64);
         var maxFrames = options.Source.MaxFrames;
-        foreach (var frame in source.ReadFrames())
+        using var frames = source.ReadFrames().GetEnumerator();
+        while (true)
         {
-            using (frame)
+            var captureStarted = time.GetTimestamp();
+            if (!frames.MoveNext())
             {
+                break;
+            }
+
+            using (var frame = frames.Current)
+            {
+                timings.Record(PipelineStage.Capture, time.GetElapsedTime(captureStarted).TotalMilliseconds);
                 detector.Detect(frame.Image, results);
+                var detected = detector.LastTimings;
+                timings.Record(PipelineStage.Preprocess, detected.PreprocessMs);
+                timings.Record(PipelineStage.Inference, detected.InferenceMs);
+                timings.Record(PipelineStage.Postprocess, detected.PostprocessMs);
+
+                var enqueueStarted = time.GetTimestamp();
                 var message = BuildMessage(frame, results);
                 outbox.Append(message.Envelope.Sequence, Topics.DetectionsKind, message.ToByteArray());
                 var reason = hardFrames.Evaluate(results);
@@ -48,6 +64,8 @@ public sealed partial class AgentPipeline(
                     AppendHardFrame(frame, message, reason);
                 }
 
+                timings.Record(PipelineStage.Enqueue, time.GetElapsedTime(enqueueStarted).TotalMilliseconds);
+                timings.FrameDone();
                 FramesPublished++;
                 if (Published is not null)
                 {

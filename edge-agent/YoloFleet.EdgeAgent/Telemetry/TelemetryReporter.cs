@@ -1,0 +1,89 @@
+using System.ComponentModel.DataAnnotations;
+using Google.Protobuf;
+using Microsoft.Extensions.Hosting;
+using YoloFleet.Contracts;
+using YoloFleet.Contracts.Wire;
+using YoloFleet.EdgeAgent.Outbox;
+using YoloFleet.EdgeAgent.Publishing;
+using YoloFleet.Inference;
+
+namespace YoloFleet.EdgeAgent.Telemetry;
+
+/// <summary>Configuration section "Agent:Telemetry".</summary>
+public sealed class TelemetryOptions
+{
+    [Range(1, 86_400)]
+    public int IntervalSeconds { get; set; } = 10;
+
+    [Required]
+    public DeviceHealthPaths Paths { get; set; } = new();
+}
+
+/// <summary>
+/// Every interval, queues a TelemetryReported message: frames/s, p50/p95 per pipeline stage, CPU and RSS, temperature
+/// and throttling (null where the device has none), outbox depth and evictions, drops and the active model.
+/// </summary>
+public sealed class TelemetryReporter(
+    EdgeAgentOptions options,
+    StageTimings timings,
+    DeviceHealth health,
+    OutboxStore outbox,
+    SequenceCounter sequence,
+    Detector detector,
+    TimeProvider time) : BackgroundService
+{
+    private long _lastFrames;
+    private long _lastAt = time.GetTimestamp();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.Telemetry.IntervalSeconds), time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            var report = BuildReport();
+            outbox.Append(report.Envelope.Sequence, Topics.TelemetryKind, report.ToByteArray());
+        }
+    }
+
+    public TelemetryReported BuildReport()
+    {
+        var now = time.GetTimestamp();
+        var frames = timings.Frames;
+        var seconds = time.GetElapsedTime(_lastAt, now).TotalSeconds;
+        var report = new TelemetryReported
+        {
+            Envelope = new Envelope
+            {
+                SchemaVersion = SchemaVersions.Current,
+                DeviceId = options.DeviceId,
+                Sequence = sequence.Next(),
+                SentAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            },
+            FramesPerSecond = seconds > 0 ? (float)((frames - _lastFrames) / seconds) : 0f,
+            CpuPercent = health.CpuPercentSinceLastCall(),
+            RssMb = DeviceHealth.ResidentMegabytes(),
+            OutboxDepth = (ulong)Math.Max(0, outbox.Depth),
+            OutboxEvicted = (ulong)outbox.Evicted,
+            FramesDropped = (ulong)timings.Dropped,
+            ModelVersion = detector.Model.Version,
+        };
+        if (health.TemperatureCelsius() is { } celsius)
+        {
+            report.TemperatureC = celsius;
+        }
+
+        if (health.ThrottledFlags() is { } flags)
+        {
+            report.ThrottledFlags = flags;
+        }
+
+        foreach (var (stage, p50, p95) in timings.Percentiles())
+        {
+            report.Stages.Add(new StageLatency { Stage = stage.ToString().ToLowerInvariant(), P50Ms = (float)p50, P95Ms = (float)p95 });
+        }
+
+        _lastFrames = frames;
+        _lastAt = now;
+        return report;
+    }
+}
