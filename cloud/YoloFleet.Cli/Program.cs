@@ -5,5 +5,8 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
 {
     DemoVerb.Create(),
     DatabaseVerb.Create(),
+    EvalVerb.Create(),
+    BenchVerb.Create(),
+    DetectVerb.Create(),
 };
 return await root.Parse(args).InvokeAsync();

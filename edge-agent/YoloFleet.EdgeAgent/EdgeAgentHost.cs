@@ -32,12 +32,20 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<EdgeAgentOptions>();
-            return Detector.Open(o.ModelPath, new DetectorOptions
+
+            // Only thresholds set in configuration override the model manifest's.
+            var detectorOptions = new DetectorOptions { IntraOpThreads = o.Detection.IntraOpThreads };
+            if (o.Detection.ConfidenceThreshold is { } confidence)
             {
-                ConfidenceThreshold = o.Detection.ConfidenceThreshold,
-                NmsIouThreshold = o.Detection.NmsIouThreshold,
-                IntraOpThreads = o.Detection.IntraOpThreads,
-            });
+                detectorOptions.ConfidenceThreshold = confidence;
+            }
+
+            if (o.Detection.NmsIouThreshold is { } iou)
+            {
+                detectorOptions.NmsIouThreshold = iou;
+            }
+
+            return Detector.Open(o.ModelPath, detectorOptions);
         });
         builder.Services.AddSingleton(sp => new SequenceCounter(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
         builder.Services.AddSingleton(sp =>

@@ -100,11 +100,13 @@ public sealed class SourceOptions
 
 public sealed class DetectionOptions
 {
+    /// <summary>Unset: the model manifest's value, else the engine's default (0.25).</summary>
     [Range(0.0, 1.0)]
-    public float ConfidenceThreshold { get; set; } = 0.25f;
+    public float? ConfidenceThreshold { get; set; }
 
+    /// <summary>Unset: the model manifest's value, else the engine's default (0.45).</summary>
     [Range(0.0, 1.0)]
-    public float NmsIouThreshold { get; set; } = 0.45f;
+    public float? NmsIouThreshold { get; set; }
 
     [Range(0, 64)]
     public int IntraOpThreads { get; set; }

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.ML.OnnxRuntime;
 using OpenCvSharp;
 using YoloFleet.Inference.Layouts;
+using YoloFleet.Inference.Manifest;
 using YoloFleet.Inference.Preprocessing;
 
 namespace YoloFleet.Inference;
@@ -15,8 +16,6 @@ namespace YoloFleet.Inference;
 /// </summary>
 public sealed class Detector : IDisposable
 {
-    private const string AllowSpinningKey = "session.intra_op.allow_spinning";
-
     private readonly SessionOptions _sessionOptions;
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
@@ -31,6 +30,10 @@ public sealed class Detector : IDisposable
     private readonly OrtValue[] _outputValues;
     private readonly List<Detection> _candidates = new(capacity: 1024);
 
+    // The preallocated input and outputs bound once. RunWithBinding allocates nothing per call, whereas Run(names, values)
+    // builds managed arrays of names and handles every frame; its speed is the same (docs/benchmarks.md).
+    private OrtIoBinding? _binding;
+
     private readonly float _confidenceThreshold;
     private readonly float _nmsIouThreshold;
     private readonly int _maxDetections;
@@ -39,18 +42,21 @@ public sealed class Detector : IDisposable
     private bool _disposed;
 
     private Detector(
-        ModelInfo model, SessionOptions sessionOptions, InferenceSession session, string inputName, IDetectionDecoder decoder, DetectorOptions options)
+        ModelInfo model, SessionOptions sessionOptions, InferenceSession session, string inputName, IDetectionDecoder decoder,
+        PreprocessSpec preprocess, DetectionThresholds thresholds)
     {
         Model = model;
+        Thresholds = thresholds;
         _sessionOptions = sessionOptions;
         _session = session;
         _decoder = decoder;
-        _confidenceThreshold = options.ConfidenceThreshold;
-        _nmsIouThreshold = options.NmsIouThreshold;
-        _maxDetections = options.MaxDetections;
-        _classAgnosticNms = options.ClassAgnosticNms;
+        _confidenceThreshold = thresholds.Confidence;
+        // An end-to-end head has already removed duplicates: at IoU 1 nothing is suppressed, so NMS only caps the count.
+        _nmsIouThreshold = decoder.IsNmsFree ? 1f : thresholds.NmsIou;
+        _maxDetections = thresholds.MaxDetections;
+        _classAgnosticNms = thresholds.ClassAgnostic;
 
-        _preprocessor = new FramePreprocessor(decoder.Preprocess, model.InputWidth, model.InputHeight);
+        _preprocessor = new FramePreprocessor(preprocess, model.InputWidth, model.InputHeight);
         _input = new float[_preprocessor.InputLength];
         _inputNames = [inputName];
         _inputValues = [OrtValue.CreateTensorValueFromMemory(_input, [1, 3, model.InputHeight, model.InputWidth])];
@@ -64,13 +70,27 @@ public sealed class Detector : IDisposable
 
     public ModelInfo Model { get; }
 
+    /// <summary>
+    /// The thresholds in effect: each from the options the caller set, else the manifest, else the defaults. An
+    /// NMS-free layout (yolov10) runs no NMS whatever <see cref="DetectionThresholds.NmsIou"/> says.
+    /// </summary>
+    public DetectionThresholds Thresholds { get; }
+
     /// <summary>Where the most recent <see cref="Detect(Mat, List{Detection})"/> call spent its time.</summary>
     public FrameTimings LastTimings { get; private set; }
 
-    /// <summary>Loads a model and recognises its layout from its output shapes.</summary>
-    /// <exception cref="ModelLoadException">The file is missing, is not valid ONNX, or matches no supported layout.</exception>
+    /// <summary>
+    /// Loads a model, applies its manifest, and recognises its layout from its output shapes and ONNX metadata (the
+    /// rule is in <see cref="ModelLayouts"/>). Without <paramref name="manifest"/>, the manifest beside the model
+    /// ("&lt;model file name&gt;.manifest.json") is used when there is one. Each threshold comes from
+    /// <paramref name="options"/> if the caller set it, else from the manifest, else from <see cref="DetectionThresholds.Default"/>.
+    /// </summary>
+    /// <exception cref="ModelLoadException">
+    /// The file is missing, is not valid ONNX, or matches no supported layout; or the manifest is invalid or contradicts
+    /// the model (hash, size, input size, layout, class count).
+    /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
-    public static Detector Open(string modelPath, DetectorOptions? options = null)
+    public static Detector Open(string modelPath, DetectorOptions? options = null, ModelManifest? manifest = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelPath);
         options ??= new DetectorOptions();
@@ -82,7 +102,14 @@ public sealed class Detector : IDisposable
             throw new ModelLoadException(fullPath, $"Model file not found: '{fullPath}'.");
         }
 
-        var version = VersionOf(fullPath);
+        // A manifest built in code gets the same field checks as one loaded from a file.
+        manifest = manifest is null ? ManifestChecks.Discover(fullPath) : ManifestChecks.Validated(manifest, fullPath);
+        var sha256 = Sha256Of(fullPath);
+        if (manifest is not null)
+        {
+            ManifestChecks.CheckModelFile(manifest, fullPath, sha256, new FileInfo(fullPath).Length);
+        }
+
         var sessionOptions = CreateSessionOptions(options);
         InferenceSession session;
         try
@@ -97,12 +124,24 @@ public sealed class Detector : IDisposable
 
         try
         {
-            var (inputName, inputWidth, inputHeight) = ReadImageInput(fullPath, session);
-            var signature = new ModelSignature(inputWidth, inputHeight, ReadFloatOutputs(session));
-            var decoder = ModelLayouts.Recognize(signature)
-                ?? throw new ModelLoadException(fullPath,
-                    $"'{fullPath}' has outputs that match no supported layout. Outputs: {DescribeOutputs(session)}. " +
-                    $"Input: {inputName} [1,3,{inputHeight},{inputWidth}]. Supported layouts: {string.Join("; ", ModelLayouts.Supported)}.");
+            var exportMetadata = ExportMetadata.Read(session.ModelMetadata.CustomMetadataMap);
+            if (exportMetadata.Task is { } task && task != "detect")
+            {
+                throw new ModelLoadException(fullPath, $"'{fullPath}' is a '{task}' model (ONNX metadata 'task'); the detector runs 'detect' models only.");
+            }
+
+            var (inputName, inputWidth, inputHeight) = ReadImageInput(fullPath, session, manifest, exportMetadata);
+            var signature = new ModelSignature(inputWidth, inputHeight, ReadFloatOutputs(session))
+            {
+                Metadata = exportMetadata,
+                ClassCountHint = ClassNames.CountHint(fullPath, manifest, exportMetadata),
+            };
+            var decoder = manifest?.Layout is { } layout
+                ? ManifestChecks.CreateNamedLayout(manifest, fullPath, layout, signature)
+                : ModelLayouts.Recognize(signature)
+                    ?? throw new ModelLoadException(fullPath,
+                        $"'{fullPath}' has outputs that match no supported layout. Outputs: {DescribeOutputs(session)}. " +
+                        $"Input: {inputName} [1,3,{inputHeight},{inputWidth}]. Supported layouts: {string.Join("; ", ModelLayouts.Supported)}.");
 
             if (decoder.Outputs.FirstOrDefault(output => output.Dimensions.Any(dimension => dimension <= 0)) is { } open)
             {
@@ -110,9 +149,24 @@ public sealed class Detector : IDisposable
                     $"'{fullPath}' looks like layout {decoder.Layout}, but its output {open} has an open dimension; export it with fixed shapes.");
             }
 
-            var classNames = ClassNames.Load(fullPath, decoder.ClassCount);
-            var model = new ModelInfo(fullPath, version, decoder.Layout, inputWidth, inputHeight, classNames);
-            return new Detector(model, sessionOptions, session, inputName, decoder, options);
+            if (decoder.ClassCount <= 0)
+            {
+                throw new ModelLoadException(fullPath,
+                    $"'{fullPath}' looks like layout {decoder.Layout}, whose outputs do not show how many classes it has, and nothing names them. " +
+                    "Give the class names in a manifest's classNames, the ONNX metadata 'names', or a .names file beside the model.");
+            }
+
+            var classNames = ClassNames.Resolve(fullPath, decoder.Layout, decoder.ClassCount, manifest, exportMetadata);
+            var preprocess = manifest?.Preprocessing?.ApplyTo(decoder.Preprocess) ?? decoder.Preprocess;
+            var thresholds = options.ResolveThresholds(manifest?.Thresholds?.ToThresholds());
+            var version = $"{Path.GetFileNameWithoutExtension(fullPath)}@{sha256[..12]}";
+            var model = new ModelInfo(fullPath, version, decoder.Layout, inputWidth, inputHeight, classNames)
+            {
+                Sha256 = sha256,
+                Precision = ModelManifest.ParsePrecision(manifest?.Precision) ?? ModelPrecision.Unknown,
+                Manifest = manifest,
+            };
+            return new Detector(model, sessionOptions, session, inputName, decoder, preprocess, thresholds);
         }
         catch
         {
@@ -136,7 +190,7 @@ public sealed class Detector : IDisposable
         var transform = _preprocessor.Write(bgrImage, _input);
         var preprocessed = Stopwatch.GetTimestamp();
 
-        _session.Run(_runOptions, _inputNames, _inputValues, _outputNames, _outputValues);
+        _session.RunWithBinding(_runOptions, _binding ??= BindPreallocated());
         var inferred = Stopwatch.GetTimestamp();
 
         results.Clear();
@@ -170,6 +224,39 @@ public sealed class Detector : IDisposable
         return [.. results];
     }
 
+    /// <summary>
+    /// Runs the model alone on what the input buffer already holds (the last frame's preprocessed input): the same
+    /// session, buffers and call as <see cref="Detect(Mat, List{Detection})"/> without pre- and post-processing. The
+    /// bench alternates it with whole frames to show how much of a frame the model itself is.
+    /// </summary>
+    internal void RunModelOnly()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _session.RunWithBinding(_runOptions, _binding ??= BindPreallocated());
+    }
+
+    /// <summary>
+    /// <see cref="RunModelOnly"/> through the plain Run(names, values) call instead of the IO binding, so that the bench
+    /// can show what the binding changes.
+    /// </summary>
+    internal void RunModelUnbound()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _session.Run(_runOptions, _inputNames, _inputValues, _outputNames, _outputValues);
+    }
+
+    private OrtIoBinding BindPreallocated()
+    {
+        var binding = _session.CreateIoBinding();
+        binding.BindInput(_inputNames[0], _inputValues[0]);
+        for (var i = 0; i < _outputNames.Length; i++)
+        {
+            binding.BindOutput(_outputNames[i], _outputValues[i]);
+        }
+
+        return binding;
+    }
+
     public void Dispose()
     {
         if (_disposed)
@@ -183,35 +270,27 @@ public sealed class Detector : IDisposable
             value.Dispose();
         }
 
+        _binding?.Dispose();
         _session.Dispose();
         _sessionOptions.Dispose();
         _runOptions.Dispose();
         _preprocessor.Dispose();
     }
 
-    private static string VersionOf(string path)
+    private static string Sha256Of(string path)
     {
         using var stream = File.OpenRead(path);
-        var hash = SHA256.HashData(stream);
-        return $"{Path.GetFileNameWithoutExtension(path)}@{Convert.ToHexStringLower(hash)[..12]}";
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    private static SessionOptions CreateSessionOptions(DetectorOptions options)
-    {
-        var sessionOptions = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = options.IntraOpThreads,
-            // One image per run, one operator at a time: an inter-op pool would only add threads.
-            InterOpNumThreads = 1,
-        };
-        sessionOptions.AddSessionConfigEntry(AllowSpinningKey, options.AllowSpinning ? "1" : "0");
-        return sessionOptions;
-    }
+    private static SessionOptions CreateSessionOptions(DetectorOptions options) => options.ToSessionOptions();
 
-    /// <summary>The one image input, float [1|N, 3, H, W] with a fixed H and W.</summary>
-    private static (string Name, int Width, int Height) ReadImageInput(string path, InferenceSession session)
+    /// <summary>
+    /// The one image input, float [1|N, 3, H, W]. A fixed H and W must agree with the manifest's input; open ones
+    /// (a dynamic export) take the manifest's input, else the ONNX metadata's imgsz.
+    /// </summary>
+    private static (string Name, int Width, int Height) ReadImageInput(
+        string path, InferenceSession session, ModelManifest? manifest, ExportMetadata exportMetadata)
     {
         var inputs = session.InputMetadata;
         if (inputs.Count != 1)
@@ -221,13 +300,32 @@ public sealed class Detector : IDisposable
         }
 
         var (name, metadata) = inputs.First();
-        if (metadata.ElementType != typeof(float) || metadata.Dimensions is not [1 or -1, 3, > 0 and var height, > 0 and var width])
+        var isImage = metadata.ElementType == typeof(float) && metadata.Dimensions is [1 or -1, 3, >= -1 and not 0, >= -1 and not 0];
+        if (isImage && metadata.Dimensions is [_, _, > 0 and var height, > 0 and var width])
         {
-            throw new ModelLoadException(path,
-                $"'{path}' has input {Describe(name, metadata)}; a detector needs a float32 image input [1,3,H,W] with a fixed H and W.");
+            if (manifest is not null)
+            {
+                ManifestChecks.CheckInput(manifest, path, width, height);
+            }
+
+            return (name, width, height);
         }
 
-        return (name, width, height);
+        if (isImage && manifest?.Input is { } input)
+        {
+            return (name, input.Width, input.Height);
+        }
+
+        if (isImage && exportMetadata is { ImageWidth: { } metadataWidth, ImageHeight: { } metadataHeight })
+        {
+            return (name, metadataWidth, metadataHeight);
+        }
+
+        throw new ModelLoadException(path,
+            $"'{path}' has input {Describe(name, metadata)}; a detector needs a float32 image input [1,3,H,W] with a fixed H and W" +
+            (isImage
+                ? $", or, for an open H and W, the size in a manifest's input or in the ONNX metadata's imgsz (imgsz is {(exportMetadata.RawImageSize is { } raw ? $"'{raw}'" : "absent")})."
+                : "."));
     }
 
     /// <summary>The float tensor outputs, with an open batch dimension read as 1 (one frame per run).</summary>

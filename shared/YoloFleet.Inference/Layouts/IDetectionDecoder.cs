@@ -16,8 +16,11 @@ internal interface IDetectionDecoder
 
     PreprocessSpec Preprocess { get; }
 
-    /// <summary>The outputs <see cref="Decode"/> reads, in the order it receives them.</summary>
+    /// <summary>The outputs <see cref="Decode"/> reads, in the order it receives them, with every dimension fixed.</summary>
     IReadOnlyList<TensorSignature> Outputs { get; }
+
+    /// <summary>The model already removed duplicate boxes (an end-to-end head), so the detector must not run NMS again.</summary>
+    bool IsNmsFree => false;
 
     /// <summary>
     /// Appends every candidate scoring at least <paramref name="confidenceThreshold"/>, in model-input pixels, to

@@ -11,6 +11,8 @@ namespace YoloFleet.Inference.Layouts;
 /// </summary>
 internal sealed class PicoDetGflDecoder : IDetectionDecoder
 {
+    public const string Name = "picodet-gfl";
+
     public const string Description = "picodet-gfl: per stride level, class scores [1,N,C] plus box distributions [1,N,4*B]";
 
     private const int MaxBins = 64;
@@ -28,7 +30,7 @@ internal sealed class PicoDetGflDecoder : IDetectionDecoder
         _binIndices = [.. Enumerable.Range(0, bins).Select(bin => (float)bin)];
     }
 
-    public string Layout => "picodet-gfl";
+    public string Layout => Name;
 
     public int ClassCount { get; }
 

@@ -11,11 +11,11 @@ namespace YoloFleet.Inference.Layouts;
 /// </summary>
 internal sealed class YoloxDecoder : IDetectionDecoder
 {
+    public const string Name = "yolox";
+
     public const string Description = "yolox: one output [1,N,5+C] of raw grid offsets (N = cells over strides 8,16,32 or 8..64)";
 
     private const int BoxAndObjectness = 5;
-
-    private static readonly int[][] StrideSets = [[8, 16, 32], [8, 16, 32, 64]];
 
     private readonly int[] _strides;
     private readonly int _inputWidth;
@@ -32,7 +32,7 @@ internal sealed class YoloxDecoder : IDetectionDecoder
         _rowLength = BoxAndObjectness + classCount;
     }
 
-    public string Layout => "yolox";
+    public string Layout => Name;
 
     public int ClassCount { get; }
 
@@ -47,15 +47,10 @@ internal sealed class YoloxDecoder : IDetectionDecoder
             return null;
         }
 
-        foreach (var strides in StrideSets)
-        {
-            if (strides.Sum(stride => ModelLayouts.CellCount(stride, signature.InputWidth, signature.InputHeight)) == cells)
-            {
-                return new YoloxDecoder(output, strides, rowLength - BoxAndObjectness, signature.InputWidth, signature.InputHeight);
-            }
-        }
-
-        return null;
+        // One prediction per cell; an open N (dynamic export) is taken as the input size's cell count.
+        return ModelLayouts.MatchGrid(cells, predictionsPerCell: 1, signature) is var (strides, count)
+            ? new YoloxDecoder(output with { Dimensions = [1, count, rowLength] }, strides, rowLength - BoxAndObjectness, signature.InputWidth, signature.InputHeight)
+            : null;
     }
 
     public void Decode(IReadOnlyList<float[]> outputs, float confidenceThreshold, List<Detection> candidates)

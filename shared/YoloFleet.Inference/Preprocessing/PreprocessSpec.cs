@@ -57,6 +57,10 @@ internal sealed record PreprocessSpec(
     public static PreprocessSpec Yolox { get; } = new(
         ChannelOrder.Bgr, ResizeMode.Letterbox, PadPlacement.TopLeft, PadValue: 114, Scale: 1f, ChannelValues.All(0f), ChannelValues.All(1f));
 
+    /// <summary>Ultralytics (YOLOv5, YOLOv8, YOLO11, YOLOv10): RGB, /255, letterbox centred and padded with 114.</summary>
+    public static PreprocessSpec Ultralytics { get; } = new(
+        ChannelOrder.Rgb, ResizeMode.Letterbox, PadPlacement.Center, PadValue: 114, Scale: 1f / 255f, ChannelValues.All(0f), ChannelValues.All(1f));
+
     /// <summary>PP-PicoDet (PaddleDetection): RGB, plain resize, ImageNet mean/std on 0..255 values.</summary>
     public static PreprocessSpec PicoDet { get; } = new(
         ChannelOrder.Rgb, ResizeMode.Stretch, PadPlacement.TopLeft, PadValue: 0, Scale: 1f,

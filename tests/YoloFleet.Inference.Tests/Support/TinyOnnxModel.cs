@@ -18,12 +18,32 @@ internal static class TinyOnnxModel
             inputs: [ValueInfo("images", Dims(1, 3, height, width))],
             outputs: [ValueInfo("same", Dims(1, 3, height, width))]);
 
-    /// <summary>An image input [1,3,H,W] whose output is the constant <paramref name="values"/> of <paramref name="outputShape"/>.</summary>
-    public static byte[] ConstantOutput(int height, int width, string outputName, long[] outputShape, float[] values) =>
+    /// <summary>
+    /// An image input [1,3,H,W] whose output is the constant <paramref name="values"/> of <paramref name="outputShape"/>,
+    /// with optional ONNX metadata_props (Ultralytics stores names, stride, imgsz there) and producer name.
+    /// </summary>
+    public static byte[] ConstantOutput(
+        int height, int width, string outputName, long[] outputShape, float[] values,
+        IReadOnlyDictionary<string, string>? metadata = null, string producer = "YoloFleet tests") =>
         Model(
             node: Node("Constant", [], [outputName], Attribute("value", Tensor(outputShape, values))),
             inputs: [ValueInfo("images", Dims(1, 3, height, width))],
-            outputs: [ValueInfo(outputName, Dims(outputShape))]);
+            outputs: [ValueInfo(outputName, Dims(outputShape))],
+            metadata,
+            producer);
+
+    /// <summary>
+    /// Like <see cref="ConstantOutput"/> but exported as dynamic: the input's height and width are open, and so is
+    /// each output dimension whose entry in <paramref name="declaredOutputShape"/> is null.
+    /// </summary>
+    public static byte[] DynamicConstantOutput(
+        string outputName, long[] outputShape, long?[] declaredOutputShape, float[] values, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Model(
+            node: Node("Constant", [], [outputName], Attribute("value", Tensor(outputShape, values))),
+            inputs: [ValueInfo("images", [Dim(1), Dim(3), Dim("height"), Dim("width")])],
+            outputs: [ValueInfo(outputName, [.. declaredOutputShape.Select((dimension, i) => dimension is { } size ? Dim(size) : Dim($"d{i}"))])],
+            metadata,
+            "pytorch");
 
     /// <summary>Like <see cref="Identity"/> but the input's height and width are named, i.e. open, dimensions.</summary>
     public static byte[] OpenSizeIdentity() =>
@@ -32,7 +52,8 @@ internal static class TinyOnnxModel
             inputs: [ValueInfo("images", [Dim(1), Dim(3), Dim("height"), Dim("width")])],
             outputs: [ValueInfo("same", [Dim(1), Dim(3), Dim("height"), Dim("width")])]);
 
-    private static byte[] Model(byte[] node, byte[][] inputs, byte[][] outputs)
+    private static byte[] Model(
+        byte[] node, byte[][] inputs, byte[][] outputs, IReadOnlyDictionary<string, string>? metadata = null, string producer = "YoloFleet tests")
     {
         var graph = new ProtoWriter().Bytes(1, node).String(2, "tiny");
         foreach (var input in inputs)
@@ -46,12 +67,17 @@ internal static class TinyOnnxModel
         }
 
         var opset = new ProtoWriter().String(1, "").Varint(2, 13).ToArray();
-        return new ProtoWriter()
+        var model = new ProtoWriter()
             .Varint(1, 7)                       // ir_version
-            .String(2, "YoloFleet tests")       // producer_name
+            .String(2, producer)                // producer_name
             .Bytes(7, graph.ToArray())          // graph
-            .Bytes(8, opset)                    // opset_import
-            .ToArray();
+            .Bytes(8, opset);                   // opset_import
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
+        {
+            model.Bytes(14, new ProtoWriter().String(1, key).String(2, value).ToArray()); // metadata_props
+        }
+
+        return model.ToArray();
     }
 
     private static byte[] Node(string opType, string[] inputs, string[] outputs, byte[]? attribute = null)
