@@ -169,7 +169,9 @@ public sealed class CocoDetectionEvaluatorTests
     public void A_detection_that_matches_a_regular_object_keeps_it_over_a_better_crowd_overlap()
     {
         // The detection has IoU 0.625 with the person and 1.0 (over its own area) with the crowd around it. pycocotools
-        // stops looking once a regular object is matched, so it is a true positive at IoU 0.50..0.60, not ignored.
+        // stops looking once a regular object is matched, so it is a true positive at IoU 0.50..0.60, not ignored (an
+        // evaluator that took the best overlap would ignore it and miss the person: AP50 0). From 0.65 up the person is
+        // out of reach, the crowd takes the detection, and nothing is found.
         var evaluator = new CocoDetectionEvaluator();
         evaluator.AddImage(
             [Truth(0, 0, 0, 100, 100), Truth(0, 0, 0, 400, 400, crowd: true)],
