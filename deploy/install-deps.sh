@@ -9,7 +9,7 @@
 #   deploy/install-deps.sh --check   exit 0 when everything is installed, 1 (listing what is missing) if not
 set -euo pipefail
 
-PACKAGES=(postgresql mosquitto mosquitto-clients libgtk-3-0)
+PACKAGES=(postgresql mosquitto mosquitto-clients redis-server libgtk-3-0)
 
 installed() { # package
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL 15 and mosquitto instances for the demo, the tests and CI.
+# Throwaway PostgreSQL 15, mosquitto and Redis instances for the demo, the tests and CI.
 #
-#   deploy/services.sh start|stop|status|restart [postgres|mosquitto|all]   (default: all)
+#   deploy/services.sh start|stop|status|restart [postgres|mosquitto|redis|all]   (default: all)
 #   deploy/services.sh env       print `export YOLOFLEET_PG=...` / `export YOLOFLEET_MQTT=...` lines
 #   deploy/services.sh clean     stop everything and delete the state directory
 #
@@ -9,6 +9,7 @@
 #   YOLOFLEET_STATE_DIR   [/tmp/yolofleet-services]  data, sockets, configs, pid and log files
 #   YOLOFLEET_PG_PORT     [55432]                     PostgreSQL port on 127.0.0.1
 #   YOLOFLEET_MQTT_PORT   [11883]                     mosquitto port on 127.0.0.1
+#   YOLOFLEET_REDIS_PORT  [16379]                     Redis port on 127.0.0.1 (Orleans cluster membership, grain state)
 #   YOLOFLEET_PG_BIN      [/usr/lib/postgresql/15/bin] PostgreSQL server binaries
 #
 # Each state directory holds its own instances: a test can start a private broker with
@@ -44,6 +45,11 @@ MQTT_CONF=$MQTT_DIR/mosquitto.conf
 MQTT_PID=$MQTT_DIR/mosquitto.pid
 MQTT_LOG=$MQTT_DIR/mosquitto.log
 MQTT_TEMPLATE=$SCRIPT_DIR/mosquitto/mosquitto.conf
+
+REDIS_PORT=${YOLOFLEET_REDIS_PORT:-16379}
+REDIS_DIR=$STATE_DIR/redis
+REDIS_PID=$REDIS_DIR/redis.pid
+REDIS_LOG=$REDIS_DIR/redis.log
 
 die() {
     echo "services.sh: $*" >&2
@@ -392,17 +398,85 @@ mqtt_stop() {
     echo "mosquitto: stopped (state $MQTT_DIR)"
 }
 
+# ---------------------------------------------------------------------------------------------------- redis
+
+REDIS_SERVER=$(command -v redis-server || true)
+
+redis_pid() {
+    [[ -f $REDIS_PID ]] || return 1
+    local pid
+    pid=$(cat "$REDIS_PID" 2>/dev/null) || return 1
+    pid_alive "$pid" || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server* ]] || return 1
+    echo "$pid"
+}
+
+redis_status_line() {
+    local pid
+    if pid=$(redis_pid); then
+        echo "redis: running on $HOST:$REDIS_PORT (pid $pid, data $REDIS_DIR, log $REDIS_LOG)"
+        return 0
+    fi
+    echo "redis: stopped (state $REDIS_DIR)"
+    return 1
+}
+
+redis_start() {
+    [[ -n $REDIS_SERVER && -x $REDIS_SERVER ]] || die "redis-server not found: run deploy/install-deps.sh (as root)"
+    if redis_pid >/dev/null; then
+        redis_status_line
+        return 0
+    fi
+    if port_open "$REDIS_PORT"; then
+        die "redis: cannot start: something else already listens on $HOST:$REDIS_PORT (set YOLOFLEET_REDIS_PORT)"
+    fi
+    mkdir -p "$REDIS_DIR"
+    # Append-only persistence: membership and grain state survive a restart of this instance.
+    "$REDIS_SERVER" --bind "$HOST" --port "$REDIS_PORT" --dir "$REDIS_DIR" --daemonize yes \
+        --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --appendonly yes --save "" --protected-mode yes >/dev/null ||
+        { log_tail "$REDIS_LOG"; die "redis: failed to start"; }
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if port_open "$REDIS_PORT" && redis_pid >/dev/null; then
+            redis_status_line
+            return 0
+        fi
+        sleep 0.1
+    done
+    log_tail "$REDIS_LOG"
+    die "redis: did not come up on $HOST:$REDIS_PORT"
+}
+
+redis_stop() {
+    local pid
+    if ! pid=$(redis_pid); then
+        echo "redis: stopped (state $REDIS_DIR)"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pid_alive "$pid" || break
+        sleep 0.1
+    done
+    if pid_alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    rm -f "$REDIS_PID"
+    echo "redis: stopped (state $REDIS_DIR)"
+}
+
 # ------------------------------------------------------------------------------------------------------ main
 
 print_env() {
     echo "export YOLOFLEET_PG=\"Host=$HOST;Port=$PG_PORT;Username=postgres;Database=postgres\""
     echo "export YOLOFLEET_MQTT=$HOST:$MQTT_PORT"
+    echo "export YOLOFLEET_REDIS=$HOST:$REDIS_PORT"
 }
 
 main() {
     local action=${1:-} target=${2:-all}
     check_port YOLOFLEET_PG_PORT "$PG_PORT"
     check_port YOLOFLEET_MQTT_PORT "$MQTT_PORT"
+    check_port YOLOFLEET_REDIS_PORT "$REDIS_PORT"
     if [[ $action == env ]]; then
         print_env
         return 0
@@ -414,39 +488,47 @@ main() {
     case $target in
         postgres | pg | postgresql) target=postgres ;;
         mosquitto | mqtt) target=mosquitto ;;
+        redis) target=redis ;;
         all) ;;
         *)
             usage >&2
-            die "unknown service '$target' (postgres, mosquitto or all)"
+            die "unknown service '$target' (postgres, mosquitto, redis or all)"
             ;;
     esac
 
-    local want_pg=false want_mqtt=false rc=0
+    local want_pg=false want_mqtt=false want_redis=false rc=0
     [[ $target == all || $target == postgres ]] && want_pg=true
     [[ $target == all || $target == mosquitto ]] && want_mqtt=true
+    [[ $target == all || $target == redis ]] && want_redis=true
 
     case $action in
         start)
             if $want_pg; then pg_start; fi
             if $want_mqtt; then mqtt_start; fi
+            if $want_redis; then redis_start; fi
             ;;
         stop)
+            if $want_redis; then redis_stop; fi
             if $want_mqtt; then mqtt_stop; fi
             if $want_pg; then pg_stop; fi
             ;;
         restart)
+            if $want_redis; then redis_stop; fi
             if $want_mqtt; then mqtt_stop; fi
             if $want_pg; then pg_stop; fi
             if $want_pg; then pg_start; fi
             if $want_mqtt; then mqtt_start; fi
+            if $want_redis; then redis_start; fi
             ;;
         status)
             if $want_pg; then pg_status_line || rc=3; fi
             if $want_mqtt; then mqtt_status_line || rc=3; fi
+            if $want_redis; then redis_status_line || rc=3; fi
             return "$rc"
             ;;
         clean)
             [[ $target == all ]] || die "clean takes no service name"
+            redis_stop
             mqtt_stop
             pg_stop
             rm -rf "$STATE_DIR"

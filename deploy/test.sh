@@ -2,7 +2,7 @@
 # THE test command:   bash deploy/test.sh [extra dotnet test arguments, e.g. --filter "FullyQualifiedName~Contracts"]
 #
 #  1. installs missing system packages (deploy/install-deps.sh; only as root, else says what to run);
-#  2. starts PostgreSQL and mosquitto (deploy/services.sh start all) and exports YOLOFLEET_PG / YOLOFLEET_MQTT;
+#  2. starts PostgreSQL, mosquitto and Redis (deploy/services.sh start all) and exports YOLOFLEET_PG / _MQTT / _REDIS;
 #  3. builds the solution once (Debug), then runs `dotnet test --no-build` on it with TRX and console loggers;
 #  4. sums the TRX files' <Counters> over the test projects and prints, alone on the last line,
 #     `N passed, N failed` (plus `, N skipped` when some tests were not executed).
@@ -86,7 +86,7 @@ if ! bash "$REPO_ROOT/deploy/install-deps.sh" --check 2>/dev/null; then
 fi
 
 # ---------------------------------------------------------------------------------------------- 2. services
-for svc in postgres mosquitto; do
+for svc in postgres mosquitto redis; do
     if ! "$SERVICES" status "$svc" >/dev/null 2>&1; then
         started+=("$svc")
     fi
@@ -96,9 +96,10 @@ done
     summary_and_exit 0 0 0 1
 }
 eval "$("$SERVICES" env)"
-export YOLOFLEET_PG YOLOFLEET_MQTT
+export YOLOFLEET_PG YOLOFLEET_MQTT YOLOFLEET_REDIS
 say "YOLOFLEET_PG=$YOLOFLEET_PG"
 say "YOLOFLEET_MQTT=$YOLOFLEET_MQTT"
+say "YOLOFLEET_REDIS=$YOLOFLEET_REDIS"
 
 # ------------------------------------------------------------------------------------------------- 3. build
 say "dotnet build $SOLUTION -c $CONFIGURATION"

@@ -45,8 +45,14 @@ public sealed class LocalFleet : IAsyncDisposable
     public string HttpAddress => _cloud.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "";
 
     /// <summary>Starts a silo. With <paramref name="externalBroker"/> null, an embedded MQTTnet broker runs too.</summary>
+    /// <param name="redis">Redis for cluster membership; with it, silos started with the same <paramref name="clusterId"/> form one cluster.</param>
     public static async Task<LocalFleet> StartCloudAsync(
-        string database, CancellationToken cancellationToken, (string Host, int Port)? externalBroker = null, string logLevel = "Warning")
+        string database,
+        CancellationToken cancellationToken,
+        (string Host, int Port)? externalBroker = null,
+        string logLevel = "Warning",
+        string? redis = null,
+        string? clusterId = null)
     {
         var brokerPort = externalBroker?.Port ?? LoopbackPorts.GetFree();
         var brokerHost = externalBroker?.Host ?? "127.0.0.1";
@@ -66,7 +72,9 @@ public sealed class LocalFleet : IAsyncDisposable
             ["Cloud:Silo:SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
             ["Cloud:Silo:PrimarySiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
             ["Cloud:Silo:GatewayPort"] = LoopbackPorts.GetFree().ToString(CultureInfo.InvariantCulture),
-            ["Cloud:Silo:ClusterId"] = "local-" + Guid.NewGuid().ToString("N")[..8],
+            ["Cloud:Silo:ClusterId"] = clusterId ?? "local-" + Guid.NewGuid().ToString("N")[..8],
+            ["Cloud:Silo:Clustering"] = redis is null ? "Localhost" : "Redis",
+            ["Cloud:Silo:Redis"] = redis,
         };
         var cloud = CloudHost.Build([], settings);
         await cloud.StartAsync(cancellationToken);

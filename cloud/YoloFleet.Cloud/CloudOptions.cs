@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace YoloFleet.Cloud;
 
 /// <summary>Configuration section "Cloud". Validated at start: a wrong setting stops the silo with its name.</summary>
-public sealed class CloudOptions
+public sealed class CloudOptions : IValidatableObject
 {
     public const string Section = "Cloud";
 
@@ -18,6 +18,20 @@ public sealed class CloudOptions
     public IngestOptions Ingest { get; set; } = new();
 
     public SiloOptions Silo { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Data annotations do not descend into nested sections by themselves.
+        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo) })
+        {
+            var results = new List<ValidationResult>();
+            Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
+            foreach (var result in results)
+            {
+                yield return new ValidationResult($"Cloud:{section}: {result.ErrorMessage}", [.. result.MemberNames.Select(m => $"{section}:{m}")]);
+            }
+        }
+    }
 }
 
 public sealed class MqttConnectionOptions
@@ -69,8 +83,31 @@ public sealed class IngestOptions
     public int QueueCapacity { get; set; } = 20_000;
 }
 
-public sealed class SiloOptions
+public enum ClusteringMode
 {
+    /// <summary>All silos on this machine; membership lives in the primary silo (demo, tests, a single host).</summary>
+    Localhost,
+
+    /// <summary>Membership in Redis, shared by every silo: any silo can die and the rest carry on.</summary>
+    Redis,
+}
+
+public sealed class SiloOptions : IValidatableObject
+{
+    public ClusteringMode Clustering { get; set; } = ClusteringMode.Localhost;
+
+    /// <summary>StackExchange.Redis configuration for Redis clustering, e.g. "127.0.0.1:6379".</summary>
+    public string? Redis { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Clustering == ClusteringMode.Redis && string.IsNullOrWhiteSpace(Redis))
+        {
+            yield return new ValidationResult(
+                "Cloud:Silo:Redis is required when Cloud:Silo:Clustering is Redis (e.g. 127.0.0.1:6379).", [nameof(Redis)]);
+        }
+    }
+
     [Range(1, 65535)]
     public int SiloPort { get; set; } = 11111;
 

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Orleans.Configuration;
+using StackExchange.Redis;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Mqtt;
@@ -31,12 +33,26 @@ public static class Extensions
 
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(
-                options.Silo.SiloPort,
-                options.Silo.GatewayPort,
-                new IPEndPoint(IPAddress.Loopback, options.Silo.PrimarySiloPort),
-                options.Silo.ServiceId,
-                options.Silo.ClusterId);
+            if (options.Silo.Clustering == ClusteringMode.Redis)
+            {
+                // Membership in a shared durable store: see docs/architecture.md for why Redis.
+                silo.UseRedisClustering(redis => redis.ConfigurationOptions = ConfigurationOptions.Parse(options.Silo.Redis!));
+                silo.Configure<ClusterOptions>(cluster =>
+                {
+                    cluster.ClusterId = options.Silo.ClusterId;
+                    cluster.ServiceId = options.Silo.ServiceId;
+                });
+                silo.ConfigureEndpoints(IPAddress.Loopback, options.Silo.SiloPort, options.Silo.GatewayPort, listenOnAnyHostAddress: false);
+            }
+            else
+            {
+                silo.UseLocalhostClustering(
+                    options.Silo.SiloPort,
+                    options.Silo.GatewayPort,
+                    new IPEndPoint(IPAddress.Loopback, options.Silo.PrimarySiloPort),
+                    options.Silo.ServiceId,
+                    options.Silo.ClusterId);
+            }
         });
 
         builder.Services.AddHostedService<FrameBatchService>();

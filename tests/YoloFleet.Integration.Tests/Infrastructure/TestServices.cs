@@ -22,9 +22,23 @@ public static class TestServices
         }
     }
 
+    /// <summary>The Redis used for Orleans cluster membership; fails with the fix when it is not running.</summary>
+    public static async Task<string> RequireRedisAsync()
+    {
+        var value = Environment.GetEnvironmentVariable("YOLOFLEET_REDIS") ?? "127.0.0.1:16379";
+        var colon = value.LastIndexOf(':');
+        await RequireTcpAsync("Redis", value[..colon], int.Parse(value[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture), "redis", "YOLOFLEET_REDIS");
+        return value;
+    }
+
     public static async Task RequireMosquittoAsync()
     {
         var (host, port) = Mosquitto;
+        await RequireTcpAsync("mosquitto", host, port, "mosquitto", "YOLOFLEET_MQTT");
+    }
+
+    private static async Task RequireTcpAsync(string name, string host, int port, string service, string variable)
+    {
         using var client = new TcpClient();
         try
         {
@@ -33,7 +47,7 @@ public static class TestServices
         catch (Exception ex) when (ex is SocketException or TimeoutException)
         {
             throw new InvalidOperationException(
-                $"mosquitto is not reachable at {host}:{port} ({ex.Message}). Start it with `deploy/services.sh start mosquitto` or set YOLOFLEET_MQTT.", ex);
+                $"{name} is not reachable at {host}:{port} ({ex.Message}). Start it with `deploy/services.sh start {service}` or set {variable}.", ex);
         }
     }
 }
