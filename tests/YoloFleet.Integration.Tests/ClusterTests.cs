@@ -56,6 +56,42 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>
         Assert.Equal(viaA, viaB);
     }
 
+    [Fact]
+    public async Task A_silo_killed_mid_stream_and_restarted_loses_and_duplicates_nothing()
+    {
+        await TestServices.RequireMosquittoAsync();
+        var redis = await TestServices.RequireRedisAsync();
+        var clusterId = "kill-" + Guid.NewGuid().ToString("N")[..8];
+        await using var siloA = await LocalFleet.StartCloudAsync(
+            _database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, redis: redis, clusterId: clusterId);
+
+        // Silo B runs as its own process so it can really be SIGKILLed; its restart keeps its MQTT session name.
+        await using var siloB = new SiloProcess(
+            _database.ConnectionString, TestServices.Mosquitto, redis, clusterId, "kill-silo-" + Guid.NewGuid().ToString("N")[..6]);
+        await siloB.StartAsync();
+
+        const int Devices = 3;
+        const int FramesEach = 40;
+        var run = Guid.NewGuid().ToString("N")[..6];
+        var agents = Task.WhenAll(Enumerable.Range(0, Devices).Select(d => siloA.RunAgentAsync(
+            $"kill-{run}-{d}", SharedData.YoloxNano416, SharedData.Coco128Images, FramesEach, null, CancellationToken.None)));
+
+        var before = await WaitForAsync(async () => (await siloB.StatsAsync())?.FramesCommitted ?? 0, n => n >= 5);
+        Assert.True(before >= 5, "silo B never took a share of the stream");
+        siloB.Kill();
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await siloB.StartAsync();
+        await agents.WaitAsync(TimeSpan.FromMinutes(3));
+
+        var expected = Devices * FramesEach;
+        var stored = await WaitForAsync(
+            async () => (await _database.QueryAsync(
+                $"SELECT count(*), count(DISTINCT (device_id, sequence)) FROM frames WHERE device_id LIKE 'kill-{run}-%'",
+                r => (Rows: r.GetInt64(0), Distinct: r.GetInt64(1))))[0],
+            s => s.Rows >= expected);
+        Assert.Equal((expected, expected), (stored.Rows, stored.Distinct));
+    }
+
     private static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done)
     {
         var value = await read();

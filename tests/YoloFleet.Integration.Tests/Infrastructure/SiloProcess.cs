@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using YoloFleet.Cloud.Ingest;
+using YoloFleet.Cloud.Net;
+
+namespace YoloFleet.Integration.Tests.Infrastructure;
+
+/// <summary>A silo in its own process (the real yolofleet-silo), so a test can SIGKILL it and start it again.</summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly string[] _arguments;
+    private readonly int _httpPort;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private Process? _process;
+
+    public SiloProcess(string database, (string Host, int Port) broker, string redis, string clusterId, string clientIdPrefix)
+    {
+        _httpPort = LoopbackPorts.GetFree();
+        SiloPort = LoopbackPorts.GetFree();
+        _arguments =
+        [
+            Path.Combine(AppContext.BaseDirectory, "yolofleet-silo.dll"),
+            $"--Urls=http://127.0.0.1:{_httpPort}",
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Orleans=Error",
+            $"--Cloud:Database={database}",
+            $"--Cloud:Mqtt:Host={broker.Host}",
+            $"--Cloud:Mqtt:Port={broker.Port}",
+            $"--Cloud:Mqtt:ClientIdPrefix={clientIdPrefix}",
+            "--Cloud:Silo:Clustering=Redis",
+            $"--Cloud:Silo:Redis={redis}",
+            $"--Cloud:Silo:ClusterId={clusterId}",
+            $"--Cloud:Silo:SiloPort={SiloPort}",
+            $"--Cloud:Silo:GatewayPort={LoopbackPorts.GetFree()}",
+        ];
+    }
+
+    public int SiloPort { get; }
+
+    /// <summary>Starts the process and waits until its ingest is subscribed (GET /healthz is 200).</summary>
+    public async Task StartAsync()
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in _arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        _process = Process.Start(start) ?? throw new InvalidOperationException("could not start yolofleet-silo");
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        for (var i = 0; i < 600; i++)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"yolofleet-silo exited at start with code {_process.ExitCode}");
+            }
+
+            try
+            {
+                if ((await _http.GetAsync(Url("/healthz"))).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("yolofleet-silo did not become healthy within 60 s");
+    }
+
+    public async Task<IngestStats?> StatsAsync()
+    {
+        try
+        {
+            return await _http.GetFromJsonAsync<IngestStats>(Url("/api/ingest/stats"));
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>SIGKILL: no clean exit, no unsubscribe, no drain.</summary>
+    public void Kill()
+    {
+        _process?.Kill(entireProcessTree: true);
+        _process?.WaitForExit(10_000);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            Kill();
+        }
+
+        _process?.Dispose();
+        _http.Dispose();
+        await Task.CompletedTask;
+    }
+
+    private string Url(string path) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_httpPort}{path}");
+}
