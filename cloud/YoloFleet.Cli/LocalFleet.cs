@@ -67,6 +67,9 @@ public sealed class LocalFleet : IAsyncDisposable
             ["Cloud:Mqtt:Host"] = brokerHost,
             ["Cloud:Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
             ["Cloud:Mqtt:ClientIdPrefix"] = "yolofleet-silo-" + Guid.NewGuid().ToString("N")[..8],
+
+            // One share group per local cloud, so local clouds on one broker never take each other's messages.
+            ["Cloud:Mqtt:ShareGroup"] = "local-" + (clusterId ?? Guid.NewGuid().ToString("N")[..8]),
             ["Cloud:EmbeddedBroker:Enabled"] = externalBroker is null ? "true" : "false",
             ["Cloud:EmbeddedBroker:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
             ["Cloud:Silo:SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),

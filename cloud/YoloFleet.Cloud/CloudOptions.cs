@@ -46,6 +46,14 @@ public sealed class MqttConnectionOptions
 
     public string? Password { get; set; }
 
+    /// <summary>
+    /// The shared-subscription group of this cloud's silos. Every message goes to one member of the group; two clouds
+    /// on one broker (say staging and production) need different groups.
+    /// </summary>
+    [Required]
+    [RegularExpression("^[A-Za-z0-9_.-]{1,64}$", ErrorMessage = "Cloud:Mqtt:ShareGroup must be 1-64 letters, digits, '_', '-' or '.'.")]
+    public string ShareGroup { get; set; } = YoloFleet.Contracts.Topics.CloudShareGroup;
+
     /// <summary>Client id prefix; the silo name is appended so each silo has its own session.</summary>
     public string ClientIdPrefix { get; set; } = "yolofleet-silo";
 

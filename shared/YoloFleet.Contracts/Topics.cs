@@ -38,8 +38,8 @@ public static class Topics
     /// <summary>Filter matching one kind of message from every device.</summary>
     public static string AllDevices(string kind) => DevicesPrefix + "+/" + kind;
 
-    /// <summary>The same filter as a shared subscription for the cloud's silos.</summary>
-    public static string SharedAllDevices(string kind) => "$share/" + CloudShareGroup + "/" + AllDevices(kind);
+    /// <summary>The same filter as a shared subscription: each message goes to one member of <paramref name="group"/>.</summary>
+    public static string SharedAllDevices(string kind, string group = CloudShareGroup) => "$share/" + group + "/" + AllDevices(kind);
 
     /// <summary>Everything a device may publish or subscribe to: used by broker ACLs.</summary>
     public static string DeviceSubtree(string deviceId) => DevicesPrefix + DeviceIds.Require(deviceId) + "/#";

@@ -96,6 +96,12 @@ public sealed class DetectorOptions
     /// </summary>
     public IDictionary<string, string> SessionConfig { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The least severe ONNX Runtime message the session logs (to stderr). Warning shows, for example, old exports that
+    /// list their weights as graph inputs, one line per weight; tools that print results may prefer Error.
+    /// </summary>
+    public OnnxRuntimeLogLevel LogLevel { get; set; } = OnnxRuntimeLogLevel.Warning;
+
     /// <summary>Each threshold from these options if the caller set it, else from <paramref name="fromManifest"/>, else the default.</summary>
     internal DetectionThresholds ResolveThresholds(DetectionThresholds? fromManifest)
     {
@@ -140,6 +146,12 @@ public sealed class DetectorOptions
                 $"GraphOptimization must be one of {string.Join(", ", Enum.GetNames<GraphOptimization>())}.");
         }
 
+        if (!Enum.IsDefined(LogLevel))
+        {
+            throw new ArgumentOutOfRangeException(nameof(LogLevel), LogLevel,
+                $"LogLevel must be one of {string.Join(", ", Enum.GetNames<OnnxRuntimeLogLevel>())}.");
+        }
+
         if (!Enum.IsDefined(OperatorExecution))
         {
             throw new ArgumentOutOfRangeException(nameof(OperatorExecution), OperatorExecution,
@@ -180,6 +192,7 @@ public sealed class DetectorOptions
             InterOpNumThreads = InterOpThreads,
             EnableMemoryPattern = MemoryPattern,
             EnableCpuMemArena = CpuMemoryArena,
+            LogSeverityLevel = (OrtLoggingLevel)LogLevel,
         };
         try
         {
@@ -210,6 +223,16 @@ public enum GraphOptimization
     Extended,
     Layout,
     All,
+}
+
+/// <summary>ONNX Runtime's log severities (OrtLoggingLevel), same order and values.</summary>
+public enum OnnxRuntimeLogLevel
+{
+    Verbose,
+    Info,
+    Warning,
+    Error,
+    Fatal,
 }
 
 /// <summary>ONNX Runtime's execution modes (ExecutionMode), named for configuration files.</summary>

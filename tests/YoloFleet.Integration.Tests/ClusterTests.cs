@@ -7,22 +7,28 @@ namespace YoloFleet.Integration.Tests;
 
 /// <summary>Several silos on one machine, sharing Redis membership and the broker's shared subscription.</summary>
 [Trait("Category", "ClusterFaults")]
-public sealed class ClusterTests : IClassFixture<PostgresDatabase>
+public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixture<PrivateMosquitto>
 {
     private readonly PostgresDatabase _database;
+    private readonly (string Host, int Port) _broker;
 
-    public ClusterTests(PostgresDatabase database) => _database = database;
+    public ClusterTests(PostgresDatabase database, PrivateMosquitto broker)
+    {
+        _database = database;
+
+        // A broker of this class's own: the silos count every message they get, so no other test's traffic may reach them.
+        _broker = broker.Endpoint;
+    }
 
     [Fact]
     public async Task Two_silos_form_one_cluster_share_the_load_and_store_every_frame_once()
     {
-        await TestServices.RequireMosquittoAsync();
         var redis = await TestServices.RequireRedisAsync();
         var clusterId = "cluster-" + Guid.NewGuid().ToString("N")[..8];
         await using var siloA = await LocalFleet.StartCloudAsync(
-            _database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, redis: redis, clusterId: clusterId);
+            _database.ConnectionString, CancellationToken.None, _broker, redis: redis, clusterId: clusterId);
         await using var siloB = await LocalFleet.StartCloudAsync(
-            _database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, redis: redis, clusterId: clusterId);
+            _database.ConnectionString, CancellationToken.None, _broker, redis: redis, clusterId: clusterId);
 
         // Membership: each silo sees both as active.
         var management = siloA.CloudServices.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
@@ -59,15 +65,14 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>
     [Fact]
     public async Task A_silo_killed_mid_stream_and_restarted_loses_and_duplicates_nothing()
     {
-        await TestServices.RequireMosquittoAsync();
         var redis = await TestServices.RequireRedisAsync();
         var clusterId = "kill-" + Guid.NewGuid().ToString("N")[..8];
         await using var siloA = await LocalFleet.StartCloudAsync(
-            _database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, redis: redis, clusterId: clusterId);
+            _database.ConnectionString, CancellationToken.None, _broker, redis: redis, clusterId: clusterId);
 
         // Silo B runs as its own process so it can really be SIGKILLed; its restart keeps its MQTT session name.
         await using var siloB = new SiloProcess(
-            _database.ConnectionString, TestServices.Mosquitto, redis, clusterId, "kill-silo-" + Guid.NewGuid().ToString("N")[..6]);
+            _database.ConnectionString, _broker, redis, clusterId, "kill-silo-" + Guid.NewGuid().ToString("N")[..6]);
         await siloB.StartAsync();
 
         const int Devices = 3;

@@ -37,12 +37,15 @@ public sealed class EndToEndTests : IClassFixture<PostgresDatabase>
     {
         await TestServices.RequireMosquittoAsync();
 
-        // Without a clean exit, this silo's persistent session would stay in the share group and hoard every other message.
-        await using (await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto))
+        // Both silos join the same share group. Without a clean exit, the first one's persistent session would stay in
+        // the group and hoard every other message.
+        var group = "share-" + Guid.NewGuid().ToString("N")[..8];
+        await using (await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, clusterId: group))
         {
         }
 
-        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto);
+        await using var fleet = await LocalFleet.StartCloudAsync(
+            _database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, clusterId: group);
         await RunAndVerifyAsync(fleet, "e2e-share-" + Guid.NewGuid().ToString("N")[..6]);
     }
 

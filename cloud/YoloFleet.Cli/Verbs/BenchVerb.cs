@@ -33,6 +33,7 @@ internal static class BenchVerb
         var noArena = new Option<bool>("--no-arena") { Description = "Allocate CPU tensors with malloc instead of ONNX Runtime's arena." };
         var noPattern = new Option<bool>("--no-mem-pattern") { Description = "Do not plan intermediate buffers from the first run." };
         var noPrepack = new Option<bool>("--no-prepacking") { Description = "Keep weights as stored instead of repacking them at load." };
+        var logLevel = new Option<OnnxRuntimeLogLevel>("--ort-log-level") { Description = "Least severe ONNX Runtime message shown.", DefaultValueFactory = _ => OnnxRuntimeLogLevel.Error };
         var sessionConfig = new Option<string[]>("--session-config")
         {
             Description = "Extra ONNX Runtime session config entry KEY=VALUE (repeatable), e.g. session.use_env_allocators=1.",
@@ -42,7 +43,7 @@ internal static class BenchVerb
         var command = new Command("bench", "Measure the detection pipeline against the bare model run, with the edge targets.")
         {
             model, manifest, images, maxImages, frames, warmup, block, threads, compare, json, includeDecode, plainRun, check,
-            spinning, interOp, execution, optimization, noArena, noPattern, noPrepack, sessionConfig,
+            spinning, interOp, execution, optimization, noArena, noPattern, noPrepack, sessionConfig, logLevel,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -58,6 +59,7 @@ internal static class BenchVerb
                     CpuMemoryArena = !parse.GetValue(noArena),
                     MemoryPattern = !parse.GetValue(noPattern),
                     Prepacking = !parse.GetValue(noPrepack),
+                    LogLevel = parse.GetValue(logLevel),
                 };
                 foreach (var entry in parse.GetValue(sessionConfig) ?? [])
                 {

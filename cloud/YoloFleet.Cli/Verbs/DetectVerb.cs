@@ -20,17 +20,18 @@ internal static class DetectVerb
         var json = new Option<bool>("--json") { Description = "Print one JSON object per frame on stdout, one per line (JSON Lines)." };
         var confidence = new Option<float?>("--conf") { Description = "Confidence threshold 0..1 (default: the model's, else 0.25)." };
         var iou = new Option<float?>("--iou") { Description = "NMS IoU threshold 0..1 (default: the model's, else 0.45)." };
+        var logLevel = new Option<OnnxRuntimeLogLevel>("--ort-log-level") { Description = "Least severe ONNX Runtime message shown.", DefaultValueFactory = _ => OnnxRuntimeLogLevel.Error };
         var threads = new Option<int>("--threads", "-t") { Description = "ONNX Runtime intra-op threads (0: ONNX Runtime's default).", DefaultValueFactory = _ => Environment.ProcessorCount };
 
         var command = new Command("detect", "Detect objects in an image, a folder of images or a video; write annotated JPEGs and/or JSON.")
         {
-            model, manifest, input, output, json, confidence, iou, threads,
+            model, manifest, input, output, json, confidence, iou, threads, logLevel,
         };
         command.SetAction((parse, cancellationToken) =>
         {
             try
             {
-                var options = new DetectorOptions { IntraOpThreads = parse.GetValue(threads) };
+                var options = new DetectorOptions { IntraOpThreads = parse.GetValue(threads), LogLevel = parse.GetValue(logLevel) };
                 if (parse.GetValue(confidence) is { } conf)
                 {
                     options.ConfidenceThreshold = conf;
@@ -70,7 +71,7 @@ internal static class DetectVerb
                 // A folder with unreadable images still gives results for the rest, but a script should notice.
                 return Task.FromResult(summary.Skipped.Count > 0 ? 1 : 0);
             }
-            catch (Exception ex) when (ex is ModelLoadException or ImageReadException or DirectoryNotFoundException or FileNotFoundException or ArgumentException)
+            catch (Exception ex) when (ex is ModelLoadException or ImageReadException or ArgumentException or IOException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine("error: " + BenchVerb.DescribeError(ex));
                 return Task.FromResult(2);

@@ -158,7 +158,7 @@ public sealed partial class MqttIngestService(
 
         // Shared subscriptions spread the fleet over the silos; a broker without them (MQTTnet's) serves one silo.
         var shared = connected.SharedSubscriptionAvailable;
-        _filters = [.. UpstreamKinds.Select(kind => shared ? Topics.SharedAllDevices(kind) : Topics.AllDevices(kind))];
+        _filters = [.. UpstreamKinds.Select(kind => shared ? Topics.SharedAllDevices(kind, options.Mqtt.ShareGroup) : Topics.AllDevices(kind))];
         var subscribe = new MqttClientSubscribeOptionsBuilder();
         foreach (var filter in _filters)
         {

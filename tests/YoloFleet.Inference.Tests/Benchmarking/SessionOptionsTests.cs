@@ -10,6 +10,7 @@ public sealed class SessionOptionsTests
         { "InterOpThreads", options => options.InterOpThreads = -1 },
         { "GraphOptimization", options => options.GraphOptimization = (GraphOptimization)42 },
         { "OperatorExecution", options => options.OperatorExecution = (OperatorExecution)7 },
+        { "LogLevel", options => options.LogLevel = (OnnxRuntimeLogLevel)(-1) },
         { "SessionConfig", options => options.SessionConfig["session.disable_prepacking"] = "1" },
         { "SessionConfig", options => options.SessionConfig["session.intra_op.allow_spinning"] = "1" },
         { "SessionConfig", options => options.SessionConfig[" "] = "1" },
@@ -39,6 +40,7 @@ public sealed class SessionOptionsTests
             MemoryPattern = false,
             CpuMemoryArena = false,
             Prepacking = false,
+            LogLevel = OnnxRuntimeLogLevel.Error,
         };
         lean.SessionConfig["session.use_env_allocators"] = "0";
         using var leanDetector = Detector.Open(SharedData.YoloxNano416, lean);
@@ -70,5 +72,6 @@ public sealed class SessionOptionsTests
         Assert.True(options.Prepacking);
         Assert.False(options.AllowSpinning);
         Assert.Empty(options.SessionConfig);
+        Assert.Equal(OnnxRuntimeLogLevel.Warning, options.LogLevel);
     }
 }

@@ -28,6 +28,7 @@ public sealed class SiloProcess : IAsyncDisposable
             $"--Cloud:Mqtt:Host={broker.Host}",
             $"--Cloud:Mqtt:Port={broker.Port}",
             $"--Cloud:Mqtt:ClientIdPrefix={clientIdPrefix}",
+            $"--Cloud:Mqtt:ShareGroup=local-{clusterId}",
             "--Cloud:Silo:Clustering=Redis",
             $"--Cloud:Silo:Redis={redis}",
             $"--Cloud:Silo:ClusterId={clusterId}",
@@ -95,16 +96,35 @@ public sealed class SiloProcess : IAsyncDisposable
         _process?.WaitForExit(10_000);
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>SIGTERM, as systemd stops it: the silo leaves the share group cleanly. SIGKILL after 20 s.</summary>
+    public async Task StopAsync()
     {
-        if (_process is { HasExited: false })
+        if (_process is not { HasExited: false })
+        {
+            return;
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
         {
             Kill();
         }
+    }
 
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         _process?.Dispose();
         _http.Dispose();
-        await Task.CompletedTask;
     }
 
     private string Url(string path) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_httpPort}{path}");
