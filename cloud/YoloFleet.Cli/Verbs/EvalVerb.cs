@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using YoloFleet.Inference;
 using YoloFleet.Inference.Evaluation;
+using YoloFleet.Inference.Manifest;
 
 namespace YoloFleet.Cli.Verbs;
 
@@ -19,6 +20,7 @@ internal static class EvalVerb
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "ONNX model (default: ../shared/models/yolox_nano/yolox_nano_416.onnx)." };
+        var manifest = new Option<string?>("--manifest") { Description = "Model manifest (default: <model>.manifest.json beside the model, if present); its thresholds never replace the evaluation protocol's." };
         var data = new Option<string?>("--data", "-d") { Description = "Image folder (default: ../shared/datasets/coco128/images)." };
         var labels = new Option<string?>("--labels")
         {
@@ -36,12 +38,13 @@ internal static class EvalVerb
 
         var command = new Command("eval", "COCO mAP@[.5:.95], mAP@.5 and per-class AP of a model on a labelled image folder.")
         {
-            model, data, labels, annotations, json, confidence, iou, maxDetections, agnostic, threads, limit,
+            model, manifest, data, labels, annotations, json, confidence, iou, maxDetections, agnostic, threads, limit,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var settings = new EvalSettings(
                 parse.GetValue(model),
+                parse.GetValue(manifest),
                 parse.GetValue(data),
                 parse.GetValue(labels),
                 parse.GetValue(annotations),
@@ -72,7 +75,7 @@ internal static class EvalVerb
     }
 
     private sealed record EvalSettings(
-        string? ModelPath, string? ImageFolder, string? Labels, string? Annotations, bool Json,
+        string? ModelPath, string? ManifestPath, string? ImageFolder, string? Labels, string? Annotations, bool Json,
         float Confidence, float NmsIou, int MaxDetections, bool ClassAgnosticNms, int Threads, int? Limit);
 
     private static int Run(EvalSettings settings, CancellationToken cancellationToken)
@@ -88,7 +91,8 @@ internal static class EvalVerb
             ClassAgnosticNms = settings.ClassAgnosticNms,
             IntraOpThreads = settings.Threads,
         };
-        using var detector = Detector.Open(settings.ModelPath ?? SharedData.YoloxNano416, options);
+        using var detector = Detector.Open(
+            settings.ModelPath ?? SharedData.YoloxNano416, options, settings.ManifestPath is null ? null : ModelManifest.Load(settings.ManifestPath));
         var model = detector.Model;
         if (groundTruth is CocoJsonGroundTruth coco && coco.CategoryIds.Count != model.ClassNames.Count)
         {

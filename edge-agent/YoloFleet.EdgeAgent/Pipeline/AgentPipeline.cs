@@ -1,15 +1,15 @@
+using Google.Protobuf;
 using Microsoft.Extensions.Logging;
+using OpenCvSharp;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
-using Google.Protobuf;
-using OpenCvSharp;
-using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 using YoloFleet.EdgeAgent.HardFrames;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Sources;
 using YoloFleet.EdgeAgent.Telemetry;
 using YoloFleet.Inference;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 using WireDetection = YoloFleet.Contracts.Wire.Detection;
 
 namespace YoloFleet.EdgeAgent.Pipeline;
