@@ -53,6 +53,7 @@ public static class EdgeAgentHost
             var o = sp.GetRequiredService<EdgeAgentOptions>();
             return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>());
         });
+        builder.Services.AddSingleton<UpstreamWriter>();
         builder.Services.AddSingleton(sp => new HardFramePolicy(
             sp.GetRequiredService<EdgeAgentOptions>().HardFrames, sp.GetRequiredService<TimeProvider>(), Random.Shared));
         builder.Services.AddSingleton<StageTimings>();

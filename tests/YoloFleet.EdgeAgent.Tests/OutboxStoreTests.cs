@@ -168,6 +168,27 @@ public sealed class OutboxStoreTests : IDisposable
         await changed.WaitAsync(TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task Concurrent_writers_get_numbers_that_enter_the_outbox_in_order()
+    {
+        // The pipeline and the telemetry reporter write at the same time; numbering and appending must be one step.
+        using var outbox = Open();
+        var writer = new UpstreamWriter(
+            new EdgeAgentOptions { DeviceId = "pi-01" }, new YoloFleet.EdgeAgent.Publishing.SequenceCounter(Path.Combine(_directory, "seq")), outbox, _time);
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                var message = new YoloFleet.Contracts.Wire.TelemetryReported();
+                writer.Append("telemetry", message, envelope => message.Envelope = envelope);
+            }
+        })));
+
+        var read = ReadAll(outbox);
+        Assert.Equal(2000, read.Count);
+        Assert.Equal(Enumerable.Range(1, 2000).Select(i => (ulong)i), read.Select(m => m.Sequence));
+    }
+
     private OutboxStore Open(long maxBytes = 64 * 1024 * 1024, long segmentBytes = 1024 * 1024, TimeSpan? maxAge = null, FsyncPolicy fsync = FsyncPolicy.Interval) =>
         new(_directory, new OutboxOptions { MaxBytes = maxBytes, SegmentBytes = segmentBytes, MaxAge = maxAge ?? TimeSpan.FromDays(7), Fsync = fsync }, _time);
 

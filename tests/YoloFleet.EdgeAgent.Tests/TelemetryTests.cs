@@ -65,7 +65,8 @@ public sealed class TelemetryTests : IDisposable
             Assert.Equal(detector.Model.Version, report.ModelVersion);
             Assert.True(report.RssMb > 10);
             Assert.Contains(report.Stages, s => s.Stage == "inference" && s.P50Ms == 20f);
-            Assert.Equal(SchemaVersions.Current, report.Envelope.SchemaVersion);
+            Assert.Null(report.Envelope);
+            report.Envelope = new YoloFleet.Contracts.Wire.Envelope { SchemaVersion = SchemaVersions.Current, DeviceId = "pi-01", Sequence = 101 };
             Assert.True(WireDecoder.TryDecodeTelemetry("pi-01", new System.Buffers.ReadOnlySequence<byte>(Google.Protobuf.MessageExtensions.ToByteArray(report)), out _, out var rejection), rejection?.ToString());
         }
     }
@@ -89,6 +90,6 @@ public sealed class TelemetryTests : IDisposable
         detector = Detector.Open(SharedData.YoloxNano416);
         var options = new EdgeAgentOptions { DeviceId = "pi-01" };
         return new TelemetryReporter(
-            options, timings, new DeviceHealth(paths, _time), outbox, new SequenceCounter(Path.Combine(_directory, "seq")), detector, _time);
+            options, timings, new DeviceHealth(paths, _time), outbox, new UpstreamWriter(options, new SequenceCounter(Path.Combine(_directory, "seq")), outbox, _time), detector, _time);
     }
 }

@@ -21,10 +21,9 @@ namespace YoloFleet.EdgeAgent.Pipeline;
 public sealed partial class AgentPipeline(
     EdgeAgentOptions options,
     Detector detector,
-    OutboxStore outbox,
+    UpstreamWriter upstream,
     HardFramePolicy hardFrames,
     StageTimings timings,
-    SequenceCounter sequence,
     TimeProvider time,
     ILogger<AgentPipeline> logger)
 {
@@ -57,7 +56,7 @@ public sealed partial class AgentPipeline(
 
                 var enqueueStarted = time.GetTimestamp();
                 var message = BuildMessage(frame, results);
-                outbox.Append(message.Envelope.Sequence, Topics.DetectionsKind, message.ToByteArray());
+                upstream.Append(Topics.DetectionsKind, message, envelope => message.Envelope = envelope);
                 var reason = hardFrames.Evaluate(results);
                 if (reason != HardFrameReason.None)
                 {
@@ -88,13 +87,6 @@ public sealed partial class AgentPipeline(
     {
         var message = new DetectionsPublished
         {
-            Envelope = new Envelope
-            {
-                SchemaVersion = SchemaVersions.Current,
-                DeviceId = options.DeviceId,
-                Sequence = sequence.Next(),
-                SentAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
-            },
             CapturedAtUnixMs = frame.CapturedAt.ToUnixTimeMilliseconds(),
             ModelVersion = detector.Model.Version,
             FrameWidth = (uint)frame.Image.Width,
@@ -118,13 +110,6 @@ public sealed partial class AgentPipeline(
         Cv2.ImEncode(".jpg", frame.Image, out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, options.HardFrames.JpegQuality));
         var upload = new HardFrameUploaded
         {
-            Envelope = new Envelope
-            {
-                SchemaVersion = SchemaVersions.Current,
-                DeviceId = options.DeviceId,
-                Sequence = sequence.Next(),
-                SentAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
-            },
             DetectionsSequence = detections.Envelope.Sequence,
             CapturedAtUnixMs = detections.CapturedAtUnixMs,
             ModelVersion = detections.ModelVersion,
@@ -139,7 +124,7 @@ public sealed partial class AgentPipeline(
             return;
         }
 
-        outbox.Append(upload.Envelope.Sequence, Topics.HardFramesKind, upload.ToByteArray());
+        upstream.Append(Topics.HardFramesKind, upload, envelope => upload.Envelope = envelope);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hard frame {FrameRef} is {Bytes} bytes as JPEG, over the protocol limit; skipped (lower Agent:HardFrames:JpegQuality)")]

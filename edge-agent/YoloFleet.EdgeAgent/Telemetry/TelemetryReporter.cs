@@ -28,7 +28,7 @@ public sealed class TelemetryReporter(
     StageTimings timings,
     DeviceHealth health,
     OutboxStore outbox,
-    SequenceCounter sequence,
+    UpstreamWriter upstream,
     Detector detector,
     TimeProvider time) : BackgroundService
 {
@@ -41,10 +41,11 @@ public sealed class TelemetryReporter(
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             var report = BuildReport();
-            outbox.Append(report.Envelope.Sequence, Topics.TelemetryKind, report.ToByteArray());
+            upstream.Append(Topics.TelemetryKind, report, envelope => report.Envelope = envelope);
         }
     }
 
+    /// <summary>The report for the interval since the previous one; its envelope is set when it is queued.</summary>
     public TelemetryReported BuildReport()
     {
         var now = time.GetTimestamp();
@@ -52,13 +53,6 @@ public sealed class TelemetryReporter(
         var seconds = time.GetElapsedTime(_lastAt, now).TotalSeconds;
         var report = new TelemetryReported
         {
-            Envelope = new Envelope
-            {
-                SchemaVersion = SchemaVersions.Current,
-                DeviceId = options.DeviceId,
-                Sequence = sequence.Next(),
-                SentAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
-            },
             FramesPerSecond = seconds > 0 ? (float)((frames - _lastFrames) / seconds) : 0f,
             CpuPercent = health.CpuPercentSinceLastCall(),
             RssMb = DeviceHealth.ResidentMegabytes(),
