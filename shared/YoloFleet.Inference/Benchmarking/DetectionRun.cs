@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using OpenCvSharp;
 
@@ -39,6 +40,9 @@ public static class DetectionRun
 {
     public const string JsonFileName = "detections.json";
 
+    // File and class names as written (e.g. "café.jpg"), not \u-escaped: this JSON goes to files and terminals, not HTML.
+    private static readonly JavaScriptEncoder JsonEncoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+
     /// <exception cref="ArgumentException">The output folder is the input folder (annotated images would overwrite the inputs).</exception>
     public static DetectionRunSummary Run(Detector detector, FrameInput input, DetectionRunOptions options, CancellationToken cancellationToken = default)
     {
@@ -67,7 +71,7 @@ public static class DetectionRun
         var jsonPath = outputFolder is null ? null : Path.Combine(outputFolder, JsonFileName);
 
         using var jsonFile = jsonPath is null ? null : File.Create(jsonPath);
-        using var fileWriter = jsonFile is null ? null : new Utf8JsonWriter(jsonFile, new JsonWriterOptions { Indented = true });
+        using var fileWriter = jsonFile is null ? null : new Utf8JsonWriter(jsonFile, new JsonWriterOptions { Indented = true, Encoder = JsonEncoder });
         fileWriter?.WriteStartArray();
 
         var frames = 0;
@@ -94,7 +98,7 @@ public static class DetectionRun
             if (options.JsonLines is not null)
             {
                 lineBuffer.Clear();
-                using (var lineWriter = new Utf8JsonWriter(lineBuffer))
+                using (var lineWriter = new Utf8JsonWriter(lineBuffer, new JsonWriterOptions { Encoder = JsonEncoder }))
                 {
                     DetectionJson.Write(lineWriter, fileName, frame.Index, frame.Image.Width, frame.Image.Height, results, classNames);
                 }
