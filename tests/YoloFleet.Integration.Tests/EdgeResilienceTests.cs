@@ -2,6 +2,7 @@ using System.Buffers;
 using YoloFleet.Cli;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
+using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.Inference;
 using YoloFleet.Integration.Tests.Infrastructure;
 
@@ -70,6 +71,75 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         }
 
         Assert.Equal(0, snapshot.MissingSequences);
+    }
+
+    [Fact]
+    public async Task A_killed_agent_keeps_its_outbox_and_delivers_it_after_restart()
+    {
+        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
+        await using var outage = new TcpOutageProxy(fleet.BrokerPort);
+        var device = "sigkill-" + Guid.NewGuid().ToString("N")[..6];
+        var state = Path.Combine(Path.GetTempPath(), "yf-agent-" + device);
+        await using var observer = new MqttTestClient(fleet.BrokerHost, fleet.BrokerPort);
+        await observer.ConnectAsync();
+        await observer.SubscribeAsync(Topics.Detections(device));
+
+        var settings = new Dictionary<string, string>
+        {
+            ["Agent:DeviceId"] = device,
+            ["Agent:ModelPath"] = SharedData.YoloxNano416,
+            ["Agent:StateDirectory"] = state,
+            ["Agent:Broker:Port"] = outage.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Agent:Source:Folder"] = SharedData.Coco128Images,
+            ["Agent:Source:Loop"] = "true",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+
+        // Stream, lose the link so frames pile up in the outbox, then SIGKILL the agent.
+        using (var first = new AgentProcess(settings))
+        {
+            Assert.True(await observer.WaitForAsync(q => q.Count >= 5, TimeSpan.FromSeconds(90)), "the agent never published");
+            outage.Cut();
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.False(first.HasExited);
+            first.Kill();
+        }
+
+        // What the killed agent had produced: delivered already, or still in its outbox on disk.
+        var produced = Sequences(observer.Received).ToHashSet();
+        var waiting = new List<ulong>();
+        using (var outbox = new OutboxStore(Path.Combine(state, "outbox"), new OutboxOptions(), TimeProvider.System))
+        {
+            Assert.True(outbox.Depth > 0, "nothing was waiting in the outbox at the kill");
+            while (outbox.TryReadNext() is { } message)
+            {
+                if (message.Kind == Topics.DetectionsKind)
+                {
+                    waiting.Add(DetectionsPublished.Parser.ParseFrom(message.Payload).Envelope.Sequence);
+                }
+            }
+        }
+
+        produced.UnionWith(waiting);
+        Assert.NotEmpty(waiting);
+
+        // Restart on the same state: it sends the backlog first, then a few new frames, drains and exits.
+        outage.Restore();
+        settings["Agent:Source:MaxFrames"] = "3";
+        using (var second = new AgentProcess(settings))
+        {
+            await second.WaitForExitAsync(TimeSpan.FromSeconds(120));
+            Assert.Equal(0, second.ExitCode);
+        }
+
+        var stored = await _database.QueryAsync($"SELECT sequence FROM frames WHERE device_id = '{device}'", r => (ulong)r.GetInt64(0));
+        Assert.Superset(produced, stored.ToHashSet());
+        Assert.Equal(stored.Count, stored.Distinct().Count());
+        Assert.Equal(produced.Count + 3, stored.Count);
+
+        // Numbers after the restart are above everything before it: nothing is reused.
+        Assert.True(stored.Except(produced).All(s => s > produced.Max()));
+        Directory.Delete(state, recursive: true);
     }
 
     private static List<ulong> Sequences(IEnumerable<(string Topic, byte[] Payload)> received) =>
