@@ -12,6 +12,7 @@ using YoloFleet.Contracts.Wire;
 using YoloFleet.EdgeAgent;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
+using YoloFleet.EdgeAgent.Telemetry;
 using YoloFleet.Inference;
 
 namespace YoloFleet.Cli;
@@ -91,7 +92,7 @@ public sealed class LocalFleet : IAsyncDisposable
     /// once every message was acknowledged by the broker. <paramref name="brokerPort"/> lets the agent reach the broker
     /// another way (a test's outage proxy).
     /// </summary>
-    public async Task<ModelInfo> RunAgentAsync(
+    public async Task<AgentRun> RunAgentAsync(
         string deviceId,
         string modelPath,
         string imageFolder,
@@ -134,8 +135,8 @@ public sealed class LocalFleet : IAsyncDisposable
                 throw new InvalidOperationException($"Edge agent '{deviceId}' stopped with {outbox.Depth} messages unsent.");
             }
 
-            var model = agent.Services.GetRequiredService<Detector>().Model;
-            return model;
+            var timings = agent.Services.GetRequiredService<StageTimings>();
+            return new AgentRun(agent.Services.GetRequiredService<Detector>().Model, timings.Frames, timings.SourceFailures);
         }
         finally
         {
@@ -179,3 +180,6 @@ public sealed class LocalFleet : IAsyncDisposable
         }
     }
 }
+
+/// <summary>What an in-process agent run did.</summary>
+public sealed record AgentRun(ModelInfo Model, long Frames, long SourceFailures);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Sources;
+using YoloFleet.EdgeAgent.Telemetry;
 
 namespace YoloFleet.EdgeAgent;
 
@@ -14,6 +15,7 @@ public sealed partial class AgentWorker(
     EdgeAgentOptions options,
     AgentPipeline pipeline,
     OutboxStore outbox,
+    StageTimings timings,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<AgentWorker> logger) : BackgroundService
@@ -21,12 +23,12 @@ public sealed partial class AgentWorker(
     /// <summary>Why the pipeline stopped, when it failed (null otherwise).</summary>
     public Exception? Failure { get; private set; }
 
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            var source = new ImageFolderSource(options.Source.Folder, options.Source.Loop, time);
-            await pipeline.RunAsync(source, stoppingToken);
+            await RunWithRetriesAsync(stoppingToken);
             await WaitForDrainAsync(stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -41,6 +43,33 @@ public sealed partial class AgentWorker(
         finally
         {
             lifetime.StopApplication();
+        }
+    }
+
+    /// <summary>A lost source is reported and retried with back-off (1 s doubling to 30 s) until it returns.</summary>
+    private async Task RunWithRetriesAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            var framesBefore = pipeline.FramesPublished;
+            try
+            {
+                await pipeline.RunAsync(new ImageFolderSource(options.Source.Folder, options.Source.Loop, time), stoppingToken);
+                return;
+            }
+            catch (SourceUnavailableException ex)
+            {
+                if (pipeline.FramesPublished > framesBefore)
+                {
+                    backoff = TimeSpan.FromSeconds(1);
+                }
+
+                timings.SourceLost(ex.Message);
+                LogSourceLost(ex.Message, backoff.TotalSeconds);
+                await Task.Delay(backoff, time, stoppingToken);
+                backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, 30));
+            }
         }
     }
 
@@ -60,6 +89,9 @@ public sealed partial class AgentWorker(
             LogDrainTimedOut(outbox.Depth, options.DrainTimeout.TotalSeconds);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Frame source lost: {Error}; retrying in {Seconds} s")]
+    private partial void LogSourceLost(string error, double seconds);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "The agent pipeline stopped with an error")]
     private partial void LogPipelineFailed(Exception ex);

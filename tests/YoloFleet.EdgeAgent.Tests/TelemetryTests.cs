@@ -72,6 +72,18 @@ public sealed class TelemetryTests : IDisposable
     }
 
     [Fact]
+    public void A_source_error_is_reported_until_frames_flow_again()
+    {
+        var timings = new StageTimings();
+        timings.SourceLost("The image folder '/x' disappeared.");
+        Assert.Equal(1, timings.SourceFailures);
+        Assert.Equal("The image folder '/x' disappeared.", timings.SourceError);
+        timings.FrameDone();
+        Assert.Null(timings.SourceError);
+        Assert.Equal(1, timings.SourceFailures);
+    }
+
+    [Fact]
     public void A_device_without_thermal_zone_reports_null_not_zero()
     {
         var paths = new DeviceHealthPaths { ThermalZone = Path.Combine(_directory, "absent"), Throttled = Path.Combine(_directory, "absent2") };

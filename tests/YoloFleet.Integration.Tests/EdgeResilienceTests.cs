@@ -142,6 +142,43 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         Directory.Delete(state, recursive: true);
     }
 
+    [Fact]
+    public async Task A_lost_source_is_reported_retried_and_recovered()
+    {
+        // A folder of its own (copies made at run time, outside the repository) that the test can take away.
+        var folder = Path.Combine(Path.GetTempPath(), "yf-source-" + Guid.NewGuid().ToString("N")[..8]);
+        var away = folder + ".away";
+        Directory.CreateDirectory(folder);
+        foreach (var image in Directory.GetFiles(SharedData.Coco128Images).Order(StringComparer.Ordinal).Take(3))
+        {
+            File.Copy(image, Path.Combine(folder, Path.GetFileName(image)));
+        }
+
+        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
+        var device = "source-" + Guid.NewGuid().ToString("N")[..6];
+        const int Frames = 20;
+        Task? restore = null;
+        var published = 0;
+        var run = await fleet.RunAgentAsync(device, SharedData.YoloxNano416, folder, Frames, _ =>
+        {
+            if (++published == 5)
+            {
+                // The camera goes away for 2.5 s, then comes back.
+                Directory.Move(folder, away);
+                restore = Task.Delay(TimeSpan.FromSeconds(2.5)).ContinueWith(_ => Directory.Move(away, folder), TaskScheduler.Default);
+            }
+
+            return Task.CompletedTask;
+        }, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.NotNull(restore);
+        await restore;
+        Assert.True(run.SourceFailures >= 1, "the lost source was not reported");
+        Assert.Equal(Frames, run.Frames);
+        Assert.Equal(Frames, await fleet.WaitForCommittedAsync(Frames, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Directory.Delete(folder, recursive: true);
+    }
+
     private static List<ulong> Sequences(IEnumerable<(string Topic, byte[] Payload)> received) =>
         [.. received.Select(m => DetectionsPublished.Parser.ParseFrom(new ReadOnlySequence<byte>(m.Payload)).Envelope.Sequence)];
 }

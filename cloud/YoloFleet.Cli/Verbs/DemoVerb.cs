@@ -65,7 +65,7 @@ internal static class DemoVerb
         Console.WriteLine($"[3/4] Edge: device '{settings.DeviceId}' runs {Path.GetFileName(settings.ModelPath)} on {settings.Frames} images");
         var published = 0;
         var publishedBoxes = 0;
-        var model = await fleet.RunAgentAsync(settings.DeviceId, settings.ModelPath, settings.ImageFolder, settings.Frames, message =>
+        var run = await fleet.RunAgentAsync(settings.DeviceId, settings.ModelPath, settings.ImageFolder, settings.Frames, message =>
         {
             published++;
             publishedBoxes += message.Detections.Count;
@@ -75,7 +75,7 @@ internal static class DemoVerb
 
         Console.WriteLine("[4/4] Waiting for every frame to commit in PostgreSQL");
         var committed = await fleet.WaitForCommittedAsync(published, TimeSpan.FromSeconds(60), cancellationToken);
-        await PrintSummaryAsync(settings, model, published, publishedBoxes, committed, clock.Elapsed, cancellationToken);
+        await PrintSummaryAsync(settings, run.Model, published, publishedBoxes, committed, clock.Elapsed, cancellationToken);
         return committed == published ? 0 : 1;
     }
 

@@ -16,30 +16,29 @@ public sealed class ImageFolderSource(string folder, bool loop, TimeProvider tim
 
     public long UnreadableFiles { get; private set; }
 
+    /// <summary>
+    /// The frames, in name order, once or round and round. Throws <see cref="SourceUnavailableException"/> when the
+    /// folder is gone or holds no images; the caller retries.
+    /// </summary>
     public IEnumerable<CapturedFrame> ReadFrames()
     {
-        var files = Directory.EnumerateFiles(folder)
-            .Where(f => Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
-            .Order(StringComparer.Ordinal)
-            .ToArray();
-        if (files.Length == 0)
-        {
-            throw new InvalidOperationException($"The source folder '{folder}' holds no images ({string.Join(", ", Extensions)}).");
-        }
-
         do
         {
-            foreach (var file in files)
+            foreach (var file in ListImages())
             {
                 Mat image;
                 try
                 {
                     image = ImageFile.Read(file);
                 }
-                catch (ImageReadException)
+                catch (ImageReadException) when (Directory.Exists(folder))
                 {
                     UnreadableFiles++;
                     continue;
+                }
+                catch (ImageReadException ex)
+                {
+                    throw new SourceUnavailableException($"The image folder '{folder}' disappeared.", ex);
                 }
 
                 yield return new CapturedFrame(image, Path.GetFileName(file), time.GetUtcNow());
@@ -47,4 +46,26 @@ public sealed class ImageFolderSource(string folder, bool loop, TimeProvider tim
         }
         while (loop);
     }
+
+    private string[] ListImages()
+    {
+        string[] files;
+        try
+        {
+            files = [.. Directory.EnumerateFiles(folder)
+                .Where(f => Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal)];
+        }
+        catch (Exception ex) when (ex is DirectoryNotFoundException or IOException or UnauthorizedAccessException)
+        {
+            throw new SourceUnavailableException($"The image folder '{folder}' cannot be read: {ex.Message}", ex);
+        }
+
+        return files.Length > 0
+            ? files
+            : throw new SourceUnavailableException($"The image folder '{folder}' holds no images ({string.Join(", ", Extensions)}).");
+    }
 }
+
+/// <summary>The frame source cannot deliver frames right now (camera unplugged, stream down, folder gone).</summary>
+public sealed class SourceUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -23,6 +23,7 @@ public sealed class StageTimings
     private readonly int[] _counts = new int[Enum.GetValues<PipelineStage>().Length];
     private long _frames;
     private long _dropped;
+    private long _sourceFailures;
 
     public long Frames => Interlocked.Read(ref _frames);
 
@@ -39,7 +40,23 @@ public sealed class StageTimings
         }
     }
 
-    public void FrameDone() => Interlocked.Increment(ref _frames);
+    /// <summary>Times the frame source was lost; the agent retried each time.</summary>
+    public long SourceFailures => Interlocked.Read(ref _sourceFailures);
+
+    /// <summary>Why the source was last lost; null again once a frame gets through.</summary>
+    public string? SourceError { get; private set; }
+
+    public void SourceLost(string error)
+    {
+        Interlocked.Increment(ref _sourceFailures);
+        SourceError = error;
+    }
+
+    public void FrameDone()
+    {
+        Interlocked.Increment(ref _frames);
+        SourceError = null;
+    }
 
     public void FrameDropped() => Interlocked.Increment(ref _dropped);
 

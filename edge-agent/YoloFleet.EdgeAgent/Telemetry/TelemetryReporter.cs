@@ -59,6 +59,8 @@ public sealed class TelemetryReporter(
             OutboxDepth = (ulong)Math.Max(0, outbox.Depth),
             OutboxEvicted = (ulong)outbox.Evicted,
             FramesDropped = (ulong)timings.Dropped,
+            SourceFailures = (ulong)timings.SourceFailures,
+            SourceError = Truncate(timings.SourceError ?? "", 512),
             ModelVersion = detector.Model.Version,
         };
         if (health.TemperatureCelsius() is { } celsius)
@@ -80,4 +82,6 @@ public sealed class TelemetryReporter(
         _lastAt = now;
         return report;
     }
+
+    private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length];
 }
