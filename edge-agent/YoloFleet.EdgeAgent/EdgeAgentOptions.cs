@@ -93,6 +93,10 @@ public sealed class SourceOptions
     /// <summary>Start again from the first image after the last.</summary>
     public bool Loop { get; set; }
 
+    /// <summary>At most this many frames per second (0: as fast as the pipeline goes).</summary>
+    [Range(0.0, 1000.0)]
+    public double MaxFps { get; set; }
+
     /// <summary>Stop after this many frames (0: no limit).</summary>
     [Range(0, int.MaxValue)]
     public int MaxFrames { get; set; }

@@ -37,8 +37,23 @@ public sealed partial class AgentPipeline(
         var results = new List<YoloFleet.Inference.Detection>(64);
         var maxFrames = options.Source.MaxFrames;
         using var frames = source.ReadFrames().GetEnumerator();
+        var interval = options.Source.MaxFps > 0 ? TimeSpan.FromSeconds(1 / options.Source.MaxFps) : TimeSpan.Zero;
+        var nextFrameAt = time.GetTimestamp();
         while (true)
         {
+            if (interval > TimeSpan.Zero)
+            {
+                // The frame-rate cap: wait for the frame's slot; a late frame starts at once and the schedule moves on.
+                var wait = time.GetElapsedTime(time.GetTimestamp(), nextFrameAt);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, time, cancellationToken);
+                }
+
+                nextFrameAt = Math.Max(nextFrameAt, time.GetTimestamp() - (long)(interval.TotalSeconds * time.TimestampFrequency))
+                    + (long)(interval.TotalSeconds * time.TimestampFrequency);
+            }
+
             var captureStarted = time.GetTimestamp();
             if (!frames.MoveNext())
             {
