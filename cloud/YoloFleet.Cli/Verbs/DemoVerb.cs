@@ -75,7 +75,8 @@ internal static class DemoVerb
 
         Console.WriteLine("[4/4] Waiting for every frame to commit in PostgreSQL");
         var committed = await fleet.WaitForCommittedAsync(published, TimeSpan.FromSeconds(60), cancellationToken);
-        await PrintSummaryAsync(settings, run.Model, published, publishedBoxes, committed, clock.Elapsed, cancellationToken);
+        var hardFrames = fleet.Counters.Snapshot().ReceivedByKind.GetValueOrDefault("hardframes");
+        await PrintSummaryAsync(settings, run.Model, hardFrames, published, publishedBoxes, committed, clock.Elapsed, cancellationToken);
         return committed == published ? 0 : 1;
     }
 
@@ -98,13 +99,14 @@ internal static class DemoVerb
     }
 
     private static async Task PrintSummaryAsync(
-        DemoSettings settings, ModelInfo model, int published, int publishedBoxes, long committed, TimeSpan elapsed, CancellationToken cancellationToken)
+        DemoSettings settings, ModelInfo model, long hardFrames, int published, int publishedBoxes, long committed, TimeSpan elapsed, CancellationToken cancellationToken)
     {
         await using var dataSource = NpgsqlDataSource.Create(settings.Database);
         var frames = Convert.ToInt64(await Scalar(dataSource, "SELECT count(*) FROM frames", cancellationToken), CultureInfo.InvariantCulture);
         var boxes = Convert.ToInt64(await Scalar(dataSource, "SELECT count(*) FROM detections", cancellationToken), CultureInfo.InvariantCulture);
         Console.WriteLine();
         Console.WriteLine($"Published {published} frames with {publishedBoxes} detections; PostgreSQL holds {frames} frames and {boxes} detections ({elapsed.TotalSeconds:F1} s).");
+        Console.WriteLine($"The agent also sent {hardFrames} hard frame(s) (uncertain or sampled, as JPEG with its own boxes) for the cloud's verifier.");
         Console.WriteLine();
         Console.WriteLine("Detections by class (top 8):");
         await using (var command = dataSource.CreateCommand("SELECT class_id, count(*), avg(score) FROM detections GROUP BY class_id ORDER BY count(*) DESC, class_id LIMIT 8"))
