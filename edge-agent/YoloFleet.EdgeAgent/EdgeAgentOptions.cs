@@ -82,6 +82,12 @@ public sealed class BrokerOptions
     public string? Username { get; set; }
 
     public string? Password { get; set; }
+
+    /// <summary>
+    /// Keep a message in the outbox when the broker answers that nobody subscribes to it (no cloud session exists yet,
+    /// so the broker would discard it), and send it again later. Turn off only where no cloud listens on purpose.
+    /// </summary>
+    public bool HoldWhenNoSubscriber { get; set; } = true;
 }
 
 public sealed class SourceOptions

@@ -1,7 +1,12 @@
 using System.Buffers;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using YoloFleet.Cli;
+using YoloFleet.Cloud.Mqtt;
+using YoloFleet.Cloud.Net;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
+using YoloFleet.EdgeAgent;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.Inference;
 using YoloFleet.Integration.Tests.Infrastructure;
@@ -177,6 +182,46 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         Assert.Equal(Frames, run.Frames);
         Assert.Equal(Frames, await fleet.WaitForCommittedAsync(Frames, TimeSpan.FromSeconds(30), CancellationToken.None));
         Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task Messages_nobody_subscribes_to_yet_wait_in_the_outbox_until_someone_does()
+    {
+        // A broker with no cloud session: it would acknowledge and discard. The agent keeps the messages instead.
+        var port = LoopbackPorts.GetFree();
+        await using var broker = await EmbeddedBroker.StartAsync(port, maxPendingMessagesPerClient: 10_000);
+        var device = "early-" + Guid.NewGuid().ToString("N")[..6];
+        var state = Path.Combine(Path.GetTempPath(), "yf-agent-" + device);
+        using var agent = EdgeAgentHost.Build([], new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Agent:DeviceId"] = device,
+            ["Agent:ModelPath"] = SharedData.YoloxNano416,
+            ["Agent:StateDirectory"] = state,
+            ["Agent:Broker:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Agent:Source:Folder"] = SharedData.Coco128Images,
+            ["Agent:Source:MaxFrames"] = "5",
+            ["Agent:HardFrames:Enabled"] = "false",
+            ["Agent:DrainTimeout"] = "00:01:30",
+        });
+        var run = agent.RunAsync();
+        var outbox = agent.Services.GetRequiredService<OutboxStore>();
+        for (var i = 0; i < 100 && outbox.Depth < 5; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(5, outbox.Depth);
+
+        await using var cloud = new MqttTestClient("127.0.0.1", port);
+        await cloud.ConnectAsync();
+        await cloud.SubscribeAsync(Topics.AllDevices(Topics.DetectionsKind));
+        await run.WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.True(await cloud.WaitForAsync(q => q.Count >= 5, TimeSpan.FromSeconds(10)));
+        Assert.Equal(new ulong[] { 1, 2, 3, 4, 5 }, Sequences(cloud.Received).Distinct().Order());
+        Directory.Delete(state, recursive: true);
     }
 
     private static List<ulong> Sequences(IEnumerable<(string Topic, byte[] Payload)> received) =>

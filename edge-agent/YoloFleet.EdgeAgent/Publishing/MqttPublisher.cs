@@ -73,7 +73,9 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
         var result = await _client.PublishAsync(application, cancellationToken);
-        if (!result.IsSuccess)
+
+        // MQTTnet counts "no matching subscribers" as success, but the broker has then dropped the message.
+        if (!result.IsSuccess || (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers && options.Broker.HoldWhenNoSubscriber))
         {
             throw new BrokerRefusedException(topic, result.ReasonCode, result.ReasonString);
         }
