@@ -36,7 +36,7 @@ public sealed class BadInputTests : IClassFixture<PostgresDatabase>
 
         var committed = await fleet.WaitForCommittedAsync(2, TimeSpan.FromSeconds(30), CancellationToken.None);
         Assert.Equal(2, committed);
-        await WaitUntilAsync(() => fleet.Counters.Snapshot().Duplicates >= 1);
+        await Poll.UntilAsync(() => Task.FromResult(fleet.Counters.Snapshot().Duplicates), n => n >= 1, TimeSpan.FromSeconds(10));
 
         var counters = fleet.Counters;
         Assert.Equal(1, counters.RejectedCount(RejectReason.Malformed));
@@ -68,13 +68,5 @@ public sealed class BadInputTests : IClassFixture<PostgresDatabase>
         };
         message.Detections.Add(new Detection { ClassId = 0, Score = 0.9f, X1 = 10, Y1 = 20, X2 = 110, Y2 = 220 });
         return message;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 200 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
     }
 }

@@ -9,6 +9,7 @@ namespace YoloFleet.Integration.Tests;
 [Trait("Category", "ClusterFaults")]
 public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixture<PrivateMosquitto>
 {
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
     private readonly PostgresDatabase _database;
     private readonly (string Host, int Port) _broker;
 
@@ -32,7 +33,7 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
 
         // Membership: each silo sees both as active.
         var management = siloA.CloudServices.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
-        var hosts = await WaitForAsync(async () => await management.GetHosts(onlyActive: true), h => h.Count == 2);
+        var hosts = await Poll.UntilAsync(async () => await management.GetHosts(onlyActive: true), h => h.Count == 2, Settle);
         Assert.Equal(2, hosts.Count);
 
         const int Devices = 4;
@@ -42,9 +43,10 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
             $"cluster-{run}-{d}", SharedData.YoloxNano416, SharedData.Coco128Images, FramesEach, null, CancellationToken.None)));
 
         var expected = Devices * FramesEach;
-        await WaitForAsync(
+        await Poll.UntilAsync(
             () => Task.FromResult(siloA.Counters.Snapshot().FramesCommitted + siloB.Counters.Snapshot().FramesCommitted),
-            n => n >= expected);
+            n => n >= expected,
+            Settle);
         var committedA = siloA.Counters.Snapshot().FramesCommitted;
         var committedB = siloB.Counters.Snapshot().FramesCommitted;
         Assert.Equal(expected, committedA + committedB);
@@ -81,7 +83,7 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
         var agents = Task.WhenAll(Enumerable.Range(0, Devices).Select(d => siloA.RunAgentAsync(
             $"kill-{run}-{d}", SharedData.YoloxNano416, SharedData.Coco128Images, FramesEach, null, CancellationToken.None)));
 
-        var before = await WaitForAsync(async () => (await siloB.StatsAsync())?.FramesCommitted ?? 0, n => n >= 5);
+        var before = await Poll.UntilAsync(async () => (await siloB.StatsAsync())?.FramesCommitted ?? 0, n => n >= 5, Settle);
         Assert.True(before >= 5, "silo B never took a share of the stream");
         siloB.Kill();
         await Task.Delay(TimeSpan.FromSeconds(1));
@@ -89,23 +91,12 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
         await agents.WaitAsync(TimeSpan.FromMinutes(3));
 
         var expected = Devices * FramesEach;
-        var stored = await WaitForAsync(
+        var stored = await Poll.UntilAsync(
             async () => (await _database.QueryAsync(
                 $"SELECT count(*), count(DISTINCT (device_id, sequence)) FROM frames WHERE device_id LIKE 'kill-{run}-%'",
                 r => (Rows: r.GetInt64(0), Distinct: r.GetInt64(1))))[0],
-            s => s.Rows >= expected);
+            s => s.Rows >= expected,
+            Settle);
         Assert.Equal((expected, expected), (stored.Rows, stored.Distinct));
-    }
-
-    private static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        var value = await read();
-        for (var i = 0; i < 600 && !done(value); i++)
-        {
-            await Task.Delay(50);
-            value = await read();
-        }
-
-        return value;
     }
 }

@@ -68,12 +68,7 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         Assert.Equal(Frames, await fleet.WaitForCommittedAsync(Frames, TimeSpan.FromSeconds(30), CancellationToken.None));
         var stored = await _database.QueryAsync($"SELECT sequence FROM frames WHERE device_id = '{device}' ORDER BY sequence", r => r.GetInt64(0));
         Assert.Equal(published.Select(s => (long)s), stored);
-        var snapshot = await fleet.GetDeviceAsync(device);
-        for (var i = 0; i < 100 && snapshot.MissingSequences > 0; i++)
-        {
-            await Task.Delay(50);
-            snapshot = await fleet.GetDeviceAsync(device);
-        }
+        var snapshot = await Poll.UntilAsync(() => fleet.GetDeviceAsync(device), s => s.MissingSequences == 0, TimeSpan.FromSeconds(5));
 
         Assert.Equal(0, snapshot.MissingSequences);
     }
@@ -206,10 +201,7 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         });
         var run = agent.RunAsync();
         var outbox = agent.Services.GetRequiredService<OutboxStore>();
-        for (var i = 0; i < 100 && outbox.Depth < 5; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(() => Task.FromResult(outbox.Depth), depth => depth >= 5, TimeSpan.FromSeconds(5));
 
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Equal(5, outbox.Depth);

@@ -66,7 +66,10 @@ public sealed class EndToEndTests : IClassFixture<PostgresDatabase>
         Assert.Equal(sequences.Order(), sequences);
         Assert.Equal(sequences.Count, sequences.Distinct().Count());
 
-        await WaitForFramesAsync(deviceId, Frames);
+        await Poll.UntilAsync(
+            async () => (await _database.QueryAsync($"SELECT count(*) FROM frames WHERE device_id = '{deviceId}'", r => r.GetInt64(0))).Single(),
+            count => count >= Frames,
+            TimeSpan.FromSeconds(30));
 
         var frames = await _database.QueryAsync(
             $"SELECT sequence, detection_count, frame_ref, model_version FROM frames WHERE device_id = '{deviceId}' ORDER BY sequence",
@@ -100,30 +103,11 @@ public sealed class EndToEndTests : IClassFixture<PostgresDatabase>
         Assert.True(stats.ReceivedByKind.GetValueOrDefault("hardframes") >= 1, "no hard frame reached the cloud");
         Assert.Empty(stats.RejectedByReason);
 
-        var device = await fleet.GetDeviceAsync(deviceId);
-        for (var i = 0; i < 100 && device.MissingSequences > 0; i++)
-        {
-            await Task.Delay(50);
-            device = await fleet.GetDeviceAsync(deviceId);
-        }
+        var device = await Poll.UntilAsync(() => fleet.GetDeviceAsync(deviceId), d => d.MissingSequences == 0, TimeSpan.FromSeconds(5));
 
         Assert.Equal(Frames, device.Frames);
         Assert.True(device.HighestSequence >= (long)sequences[^1]);
         Assert.Equal(0, device.MissingSequences);
         Assert.Equal(0, device.Duplicates);
-    }
-
-    private async Task WaitForFramesAsync(string deviceId, int expected)
-    {
-        for (var i = 0; i < 600; i++)
-        {
-            var count = await _database.QueryAsync($"SELECT count(*) FROM frames WHERE device_id = '{deviceId}'", r => r.GetInt64(0));
-            if (count.Single() >= expected)
-            {
-                return;
-            }
-
-            await Task.Delay(50);
-        }
     }
 }
