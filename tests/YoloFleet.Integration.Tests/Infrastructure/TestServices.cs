@@ -14,20 +14,15 @@ public static class TestServices
 
     public static (string Host, int Port) Mosquitto
     {
-        get
-        {
-            var value = Environment.GetEnvironmentVariable("YOLOFLEET_MQTT") ?? "127.0.0.1:11883";
-            var colon = value.LastIndexOf(':');
-            return (value[..colon], int.Parse(value[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-        }
+        get => Endpoint(Environment.GetEnvironmentVariable("YOLOFLEET_MQTT") ?? "127.0.0.1:11883");
     }
 
     /// <summary>The Redis used for Orleans cluster membership; fails with the fix when it is not running.</summary>
     public static async Task<string> RequireRedisAsync()
     {
         var value = Environment.GetEnvironmentVariable("YOLOFLEET_REDIS") ?? "127.0.0.1:16379";
-        var colon = value.LastIndexOf(':');
-        await RequireTcpAsync("Redis", value[..colon], int.Parse(value[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture), "redis", "YOLOFLEET_REDIS");
+        var (host, port) = Endpoint(value);
+        await RequireTcpAsync("Redis", host, port, "redis", "YOLOFLEET_REDIS");
         return value;
     }
 
@@ -35,6 +30,12 @@ public static class TestServices
     {
         var (host, port) = Mosquitto;
         await RequireTcpAsync("mosquitto", host, port, "mosquitto", "YOLOFLEET_MQTT");
+    }
+
+    private static (string Host, int Port) Endpoint(string hostAndPort)
+    {
+        var colon = hostAndPort.LastIndexOf(':');
+        return (hostAndPort[..colon], int.Parse(hostAndPort[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static async Task RequireTcpAsync(string name, string host, int port, string service, string variable)
