@@ -55,7 +55,7 @@ internal static class DemoVerb
     {
         var clock = Stopwatch.StartNew();
         Console.WriteLine($"[1/4] PostgreSQL: resetting database yolofleet_demo and applying migrations");
-        await ResetDatabaseAsync(settings.Database, cancellationToken);
+        await FleetDatabase.DropIfExistsAsync(settings.Database, cancellationToken);
         await FleetDatabase.MigrateAsync(settings.Database, cancellationToken);
 
         Console.WriteLine("[2/4] Cloud: starting an embedded MQTT broker and a localhost Orleans silo");
@@ -78,24 +78,6 @@ internal static class DemoVerb
         var hardFrames = fleet.Counters.Snapshot().ReceivedByKind.GetValueOrDefault("hardframes");
         await PrintSummaryAsync(settings, run.Model, hardFrames, published, publishedBoxes, committed, clock.Elapsed, cancellationToken);
         return committed == published ? 0 : 1;
-    }
-
-    private static async Task ResetDatabaseAsync(string connectionString, CancellationToken cancellationToken)
-    {
-        var admin = new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false };
-        await using var connection = new NpgsqlConnection(admin.ConnectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-        }
-        catch (NpgsqlException ex)
-        {
-            throw new InvalidOperationException(
-                $"Cannot reach PostgreSQL at {admin.Host}:{admin.Port} ({ex.Message}). Start it with `deploy/services.sh start postgres`, or pass --connection.", ex);
-        }
-
-        await using var drop = new NpgsqlCommand("DROP DATABASE IF EXISTS yolofleet_demo WITH (FORCE)", connection);
-        await drop.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static async Task PrintSummaryAsync(

@@ -58,12 +58,10 @@ public sealed class PostgresDatabase : IAsyncLifetime
 {
     public string ConnectionString { get; private set; } = "";
 
-    private string _name = "";
-
     public async Task InitializeAsync()
     {
-        _name = "yf_test_" + Guid.NewGuid().ToString("N")[..12];
-        ConnectionString = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = _name }.ConnectionString;
+        var name = "yf_test_" + Guid.NewGuid().ToString("N")[..12];
+        ConnectionString = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = name }.ConnectionString;
         try
         {
             await YoloFleet.Cloud.Data.FleetDatabase.MigrateAsync(ConnectionString);
@@ -77,11 +75,7 @@ public sealed class PostgresDatabase : IAsyncLifetime
     public async Task DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
-        var admin = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = "postgres", Pooling = false };
-        await using var connection = new NpgsqlConnection(admin.ConnectionString);
-        await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_name}\" WITH (FORCE)", connection);
-        await drop.ExecuteNonQueryAsync();
+        await YoloFleet.Cloud.Data.FleetDatabase.DropIfExistsAsync(ConnectionString);
     }
 
     public async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map)
