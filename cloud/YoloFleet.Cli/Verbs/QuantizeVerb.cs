@@ -1,0 +1,166 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Security.Cryptography;
+using YoloFleet.Inference;
+using YoloFleet.Onnx;
+using YoloFleet.Onnx.Quantization;
+
+namespace YoloFleet.Cli.Verbs;
+
+/// <summary>
+/// `yolofleet quantize`: an FP32 ONNX model in, the INT8 QDQ model the fleet runs out, with a report (JSON and a
+/// readable table) beside it. docs/quantization.md records the figures and the commands that produce them.
+/// </summary>
+internal static class QuantizeVerb
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "FP32 ONNX model (default: ../shared/models/yolox_nano/yolox_nano_416.onnx)." };
+        var calib = new Option<string?>("--calib") { Description = "Calibration image folder (default: ../shared/datasets/coco128/images)." };
+        var calibImages = new Option<int>("--calib-images") { Description = "Calibration images, the first N by name.", DefaultValueFactory = _ => 64 };
+        var calibSkip = new Option<int>("--calib-skip") { Description = "Skip the first N images of the folder (to keep evaluation images out of calibration).", DefaultValueFactory = _ => 0 };
+        var method = new Option<string>("--method") { Description = "Range method: entropy, percentile or minmax.", DefaultValueFactory = _ => "percentile" };
+        var percentile = new Option<double>("--percentile") { Description = "Percentile of |x| kept for --method percentile.", DefaultValueFactory = _ => 99.99 };
+        var perChannel = new Option<bool>("--per-channel") { Description = "Per-output-channel weight scales (default true; --per-channel false for one scale per tensor).", DefaultValueFactory = _ => true };
+        var activations = new Option<string>("--activations") { Description = "Activation type: uint8 (asymmetric, default: fastest here) or int8 (symmetric).", DefaultValueFactory = _ => "uint8" };
+        var exclude = new Option<string[]>("--exclude") { Description = "Node names to keep in FP32 (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var excludeOp = new Option<string[]>("--exclude-op") { Description = "Operator types to keep in FP32 (repeatable), e.g. Concat.", AllowMultipleArgumentsPerToken = true };
+        var quantizeTail = new Option<bool>("--quantize-tail") { Description = "Also quantize the decode tail (last layers and head arithmetic; usually costs accuracy)." };
+        var autoExclude = new Option<bool>("--auto-exclude") { Description = "Rank nodes by sensitivity and keep the worst in FP32 until --target-cosine holds." };
+        var excludedWeightsInt8 = new Option<bool>("--auto-exclude-int8-weights") { Description = "Auto-excluded layers keep int8 weights (float activations only): smaller file, some accuracy." };
+        var targetCosine = new Option<double>("--target-cosine") { Description = "Output cosine to FP32 that --auto-exclude aims for.", DefaultValueFactory = _ => 0.995 };
+        var output = new Option<string>("--out", "-o") { Description = "The INT8 model to write.", Required = true };
+        var eval = new Option<string?>("--eval") { Description = "Labelled image folder: report mAP before and after (COCO JSON in ../annotations, else YOLO labels)." };
+        var evalLimit = new Option<int?>("--eval-limit") { Description = "Evaluate only the first N images." };
+        var benchFrames = new Option<int>("--bench-frames") { Description = "Frames per model for the latency before/after (0: skip).", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int>("--threads", "-t") { Description = "ONNX Runtime intra-op threads for bench and eval.", DefaultValueFactory = _ => Environment.ProcessorCount };
+
+        var command = new Command("quantize", "Quantize an FP32 ONNX model to INT8 (QDQ), with a report of what changed.")
+        {
+            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, targetCosine,
+            output, eval, evalLimit, benchFrames, threads,
+        };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            try
+            {
+                var options = new QuantizerOptions
+                {
+                    Method = ParseMethod(parse.GetValue(method)!),
+                    Percentile = parse.GetValue(percentile),
+                    PerChannel = parse.GetValue(perChannel),
+                    ActivationType = ParseActivations(parse.GetValue(activations)!),
+                    ExcludeNodes = parse.GetValue(exclude) ?? [],
+                    ExcludeOpTypes = parse.GetValue(excludeOp) ?? [],
+                    QuantizeDecodeTail = parse.GetValue(quantizeTail),
+                    AutoExclude = parse.GetValue(autoExclude),
+                    TargetCosine = parse.GetValue(targetCosine),
+                    AutoExcludedWeightsInt8 = parse.GetValue(excludedWeightsInt8),
+                };
+                options.Validate();
+                var settings = new Settings(
+                    parse.GetValue(model) ?? SharedData.YoloxNano416, parse.GetValue(calib) ?? SharedData.Coco128Images, parse.GetValue(calibImages),
+                    parse.GetValue(calibSkip), parse.GetValue(output)!, parse.GetValue(eval), parse.GetValue(evalLimit), parse.GetValue(benchFrames), parse.GetValue(threads));
+                return Task.FromResult(Run(settings, options));
+            }
+            catch (Exception ex) when (ex is QuantizationException or OnnxModelReadException or ModelLoadException or ImageReadException
+                or DirectoryNotFoundException or FileNotFoundException or InvalidDataException or ArgumentException
+                or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                Console.Error.WriteLine("error: " + BenchVerb.DescribeError(ex));
+                return Task.FromResult(2);
+            }
+        });
+        return command;
+    }
+
+    private sealed record Settings(
+        string ModelPath, string CalibrationFolder, int CalibrationImages, int CalibrationSkip, string OutputPath, string? EvalFolder, int? EvalLimit, int BenchFrames, int Threads);
+
+    private static int Run(Settings settings, QuantizerOptions options)
+    {
+        static void Progress(string line) => Console.Error.WriteLine("quantize: " + line);
+
+        if (settings.CalibrationImages < 1 || settings.CalibrationSkip < 0 || settings.BenchFrames < 0 || settings.EvalLimit is < 1)
+        {
+            throw new ArgumentException("--calib-images and --eval-limit must be at least 1; --calib-skip and --bench-frames at least 0.");
+        }
+
+        var modelPath = Path.GetFullPath(settings.ModelPath);
+        var outputPath = Path.GetFullPath(settings.OutputPath);
+        if (string.Equals(modelPath, outputPath, StringComparison.Ordinal))
+        {
+            throw new ArgumentException("--out must not be the input model.");
+        }
+
+        var fp32 = OnnxModelFile.Load(modelPath);
+
+        // Refuse an already-quantized or unsupported model before spending time on the calibration images.
+        ModelPreparation.CheckQuantizable(fp32);
+        QuantizationResult result;
+        using (var calibration = new ImageFolderCalibrationSet(modelPath, settings.CalibrationFolder, settings.CalibrationImages, settings.CalibrationSkip))
+        {
+            Progress($"calibrating on {calibration.Description}");
+            result = ModelQuantizer.Quantize(fp32, calibration, options, Progress);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(outputPath)!);
+        OnnxModelFile.Save(result.Model, outputPath);
+        var report = result.Report;
+        report.Fp32Model = modelPath;
+        report.Int8Model = outputPath;
+        report.Int8Sha256 = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(outputPath)));
+        report.FileBytes = new BeforeAfter(new FileInfo(modelPath).Length, new FileInfo(outputPath).Length);
+        Progress($"wrote {outputPath} ({report.FileBytes.After:F0} bytes, FP32 {report.FileBytes.Before:F0})");
+
+        // The latency baseline is the FP32 graph with only the initializer-as-input repair applied, so the ratio shows
+        // quantization alone rather than that repair (which PicoDet's export needs to be constant-folded at all).
+        var baselinePath = outputPath + ".fp32-baseline.onnx";
+        try
+        {
+            var baseline = fp32.Clone();
+            OnnxModelFile.RemoveInitializersFromInputs(baseline);
+            OnnxModelFile.Save(baseline, baselinePath);
+            if (settings.BenchFrames > 0)
+            {
+                report.LatencyMs = QuantizationEvaluation.Latency(baselinePath, outputPath, settings.CalibrationFolder, settings.BenchFrames, settings.Threads, Progress);
+            }
+
+            if (settings.EvalFolder is { } evalFolder)
+            {
+                var (meanAp, meanAp50, description) = QuantizationEvaluation.MeanAveragePrecision(baselinePath, outputPath, evalFolder, settings.EvalLimit, settings.Threads, Progress);
+                report.MeanAp = meanAp;
+                report.MeanAp50 = meanAp50;
+                report.Evaluation = description;
+            }
+        }
+        finally
+        {
+            File.Delete(baselinePath);
+        }
+
+        var jsonPath = Path.ChangeExtension(outputPath, ".report.json");
+        var tablePath = Path.ChangeExtension(outputPath, ".report.txt");
+        File.WriteAllText(jsonPath, report.ToJson());
+        var table = report.ToTable();
+        File.WriteAllText(tablePath, table);
+        Console.Out.Write(table);
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"report: {jsonPath}, {tablePath}"));
+        return 0;
+    }
+
+    private static CalibrationMethod ParseMethod(string value) => value.ToLowerInvariant() switch
+    {
+        "entropy" => CalibrationMethod.Entropy,
+        "percentile" => CalibrationMethod.Percentile,
+        "minmax" => CalibrationMethod.MinMax,
+        _ => throw new ArgumentException($"--method must be entropy, percentile or minmax; got '{value}'."),
+    };
+
+    private static QuantizedType ParseActivations(string value) => value.ToLowerInvariant() switch
+    {
+        "uint8" => QuantizedType.UInt8,
+        "int8" => QuantizedType.Int8,
+        _ => throw new ArgumentException($"--activations must be uint8 or int8; got '{value}'."),
+    };
+}

@@ -1,0 +1,162 @@
+using System.Globalization;
+using YoloFleet.Onnx.Protos;
+
+namespace YoloFleet.Onnx.Quantization;
+
+/// <summary>What to quantize and how.</summary>
+public sealed class QuantizerOptions
+{
+    public CalibrationMethod Method { get; set; } = CalibrationMethod.Percentile;
+
+    /// <summary>For <see cref="CalibrationMethod.Percentile"/>: the share of |x| kept inside the range, in percent.</summary>
+    public double Percentile { get; set; } = 99.99;
+
+    /// <summary>One weight scale per output channel (Conv, Gemm, MatMul); otherwise one per tensor.</summary>
+    public bool PerChannel { get; set; } = true;
+
+    /// <summary>Activation type. UInt8 asymmetric is the default: it runs about 3x faster here than int8 (docs/quantization.md).</summary>
+    public QuantizedType ActivationType { get; set; } = QuantizedType.UInt8;
+
+    /// <summary>Node names kept in FP32.</summary>
+    public IReadOnlyList<string> ExcludeNodes { get; set; } = [];
+
+    /// <summary>Operator types kept in FP32.</summary>
+    public IReadOnlyList<string> ExcludeOpTypes { get; set; } = [];
+
+    /// <summary>Also quantize the decode tail (the last weighted layers and the head arithmetic after them).</summary>
+    public bool QuantizeDecodeTail { get; set; }
+
+    /// <summary>Run the sensitivity analysis and keep the worst layers in FP32 until <see cref="TargetCosine"/> holds.</summary>
+    public bool AutoExclude { get; set; }
+
+    /// <summary>The mean cosine similarity of the final outputs to FP32 that auto-exclusion aims for.</summary>
+    public double TargetCosine { get; set; } = 0.995;
+
+    /// <summary>
+    /// Auto-excluded Conv/Gemm/MatMul keep int8 weights (dequantized at run time) and only their activations in FP32:
+    /// a smaller file, at some accuracy (docs/quantization.md). Off: they stay wholly FP32.
+    /// </summary>
+    public bool AutoExcludedWeightsInt8 { get; set; }
+
+    /// <summary>The most layers auto-exclusion keeps in FP32.</summary>
+    public int MaxAutoExcluded { get; set; } = 24;
+
+    /// <summary>Inputs (from the calibration set) used to compare outputs and rank layers.</summary>
+    public int ComparisonSamples { get; set; } = 8;
+
+    public void Validate()
+    {
+        if (!(Percentile is > 50 and <= 100))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Percentile), Percentile, "The percentile must be above 50 and at most 100.");
+        }
+
+        if (!(TargetCosine is > 0 and <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TargetCosine), TargetCosine, "The target cosine must be in (0, 1].");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(ComparisonSamples, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxAutoExcluded);
+    }
+}
+
+/// <summary>The quantized model and what happened.</summary>
+public sealed record QuantizationResult(ModelProto Model, QuantizationReport Report);
+
+/// <summary>
+/// FP32 ONNX model in, INT8 QDQ model out: prepare the graph, plan which nodes run quantized, calibrate activation
+/// ranges on the calibration set, write QuantizeLinear/DequantizeLinear pairs and 8-bit weights, then compare the
+/// result with FP32 (and, when asked, keep the most sensitive layers in FP32). Deterministic: the same model, data and
+/// options give the same bytes.
+/// </summary>
+public static class ModelQuantizer
+{
+    public static QuantizationResult Quantize(ModelProto fp32, ICalibrationSet calibration, QuantizerOptions options, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(fp32);
+        ArgumentNullException.ThrowIfNull(calibration);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        progress ??= _ => { };
+
+        var prepared = fp32.Clone();
+        var changes = ModelPreparation.Prepare(prepared);
+        foreach (var change in changes)
+        {
+            progress("prepare: " + change);
+        }
+
+        var basePlan = QuantizationPlan.Create(prepared.Graph, options.ExcludeNodes, options.ExcludeOpTypes, options.QuantizeDecodeTail);
+        progress($"plan: {basePlan.QuantizedNodes.Count} of {prepared.Graph.Node.Count} nodes quantized, {basePlan.QdqTensors.Count} activation tensors get QDQ");
+
+        var collectors = ActivationCalibrator.Collect(prepared, basePlan.QdqTensors, calibration, options.Method, progress);
+        var quantizationLevels = options.ActivationType == QuantizedType.UInt8 ? 256 : 255;
+        var ranges = collectors.ToDictionary(
+            entry => entry.Key, entry => entry.Value.Range(options.Method, options.Percentile, quantizationLevels), StringComparer.Ordinal);
+        var narrowed = DeadZoneClipping.Apply(prepared.Graph, ranges);
+        progress($"ranges: {ranges.Count} calibrated ({options.Method.ToString().ToLowerInvariant()}), {narrowed} narrowed to what their readers can tell apart");
+
+        var plan = basePlan;
+        var (model, weights) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel);
+        var (outputs, _) = OutputComparison.Compare(prepared, model, calibration, options.ComparisonSamples);
+        progress(string.Create(CultureInfo.InvariantCulture, $"compare: output cosine {OutputComparison.MeanCosine(outputs):F5} on {Math.Min(options.ComparisonSamples, calibration.Count)} inputs"));
+
+        var sensitivity = new List<LayerSensitivity>();
+        var autoExcluded = new List<string>();
+        if (options.AutoExclude && OutputComparison.MeanCosine(outputs) < options.TargetCosine)
+        {
+            sensitivity.AddRange(SensitivityAnalysis.Rank(prepared, basePlan, ranges, options, calibration, progress));
+            foreach (var layer in sensitivity.Take(options.MaxAutoExcluded))
+            {
+                autoExcluded.Add(layer.Node);
+                plan = QuantizationPlan.Create(
+                    prepared.Graph, [.. options.ExcludeNodes, .. autoExcluded], options.ExcludeOpTypes, options.QuantizeDecodeTail,
+                    weightOnlyNodes: options.AutoExcludedWeightsInt8 ? autoExcluded : null);
+                (model, weights) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel);
+                (outputs, _) = OutputComparison.Compare(prepared, model, calibration, options.ComparisonSamples);
+                var cosine = OutputComparison.MeanCosine(outputs);
+                progress(string.Create(CultureInfo.InvariantCulture, $"auto-exclude: {autoExcluded.Count} layer(s) in FP32 (last {layer.Node}), output cosine {cosine:F5}"));
+                if (cosine >= options.TargetCosine)
+                {
+                    break;
+                }
+            }
+        }
+
+        var floatNodes = plan.FloatNodes
+            .Select(node => autoExcluded.Contains(node.Name) ? node with { Reason = plan.WeightOnlyNodes.Contains(node.Name) ? "auto-excluded: sensitivity analysis (float activations, int8 weights)" : "auto-excluded: sensitivity analysis" } : node)
+            .ToList();
+        var intermediatePairs = plan.QdqTensors.Where(tensor => !plan.SharedScaleSource.ContainsKey(tensor))
+            .Select(tensor => (tensor, tensor + "_dequantized")).ToList();
+        var (_, intermediate) = OutputComparison.Compare(prepared, model, calibration, Math.Min(2, options.ComparisonSamples), intermediatePairs);
+        progress($"compare: per-tensor errors of {intermediate.Count} activation tensors measured");
+
+        var activations = plan.QdqTensors.Select(tensor =>
+        {
+            var range = ranges.GetValueOrDefault(tensor);
+            var error = intermediate.FirstOrDefault(candidate => candidate.Tensor == tensor);
+            return new ActivationQuantization(tensor, range.Min, range.Max, plan.SharedScaleSource.GetValueOrDefault(tensor), error?.Cosine, error?.SqnrDb);
+        }).ToList();
+
+        var report = new QuantizationReport
+        {
+            Method = options.Method,
+            Percentile = options.Method == CalibrationMethod.Percentile ? options.Percentile : null,
+            ActivationType = options.ActivationType,
+            PerChannel = options.PerChannel,
+            Calibration = calibration.Description,
+            CalibrationInputs = calibration.Count,
+            Preparation = changes,
+            QuantizedNodes = plan.QuantizedNodes.Count,
+            TotalNodes = prepared.Graph.Node.Count,
+            FloatNodes = floatNodes,
+            Weights = weights,
+            Activations = activations,
+            Outputs = outputs,
+            Sensitivity = sensitivity,
+            AutoExcluded = autoExcluded,
+        };
+        return new QuantizationResult(model, report);
+    }
+}
