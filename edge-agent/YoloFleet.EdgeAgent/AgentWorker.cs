@@ -16,13 +16,13 @@ public sealed partial class AgentWorker(
     AgentPipeline pipeline,
     OutboxStore outbox,
     StageTimings timings,
+    PipelineLiveness liveness,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<AgentWorker> logger) : BackgroundService
 {
     /// <summary>Why the pipeline stopped, when it failed (null otherwise).</summary>
     public Exception? Failure { get; private set; }
-
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -46,7 +46,10 @@ public sealed partial class AgentWorker(
         }
     }
 
-    /// <summary>A lost source is reported and retried with back-off (1 s doubling to 30 s) until it returns.</summary>
+    /// <summary>
+    /// A lost source (folder gone, file unreadable, stream down, camera unplugged or missing) is reported and retried
+    /// with back-off (1 s doubling to 30 s, reset once frames flowed) until it returns.
+    /// </summary>
     private async Task RunWithRetriesAsync(CancellationToken stoppingToken)
     {
         var backoff = TimeSpan.FromSeconds(1);
@@ -55,7 +58,8 @@ public sealed partial class AgentWorker(
             var framesBefore = pipeline.FramesPublished;
             try
             {
-                await pipeline.RunAsync(new ImageFolderSource(options.Source.Folder, options.Source.Loop, time), stoppingToken);
+                using var source = FrameSources.Open(options.Source, time);
+                await pipeline.RunAsync(source, stoppingToken);
                 return;
             }
             catch (SourceUnavailableException ex)
@@ -67,6 +71,9 @@ public sealed partial class AgentWorker(
 
                 timings.SourceLost(ex.Message);
                 LogSourceLost(ex.Message, backoff.TotalSeconds);
+
+                // Retrying is legitimate quiet: the watchdog keeps pinging while the source is away.
+                liveness.ExpectQuietFor(backoff);
                 await Task.Delay(backoff, time, stoppingToken);
                 backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, 30));
             }
@@ -77,6 +84,7 @@ public sealed partial class AgentWorker(
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         timeout.CancelAfter(options.DrainTimeout);
+        liveness.ExpectQuietFor(options.DrainTimeout);
         try
         {
             while (outbox.Depth > 0)

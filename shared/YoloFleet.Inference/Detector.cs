@@ -29,6 +29,7 @@ public sealed class Detector : IDisposable
     private readonly OrtValue[] _inputValues;
     private readonly OrtValue[] _outputValues;
     private readonly List<Detection> _candidates = new(capacity: 1024);
+    private readonly List<DetectorSlot> _slots = [];
 
     // The preallocated input and outputs bound once. RunWithBinding allocates nothing per call, whereas Run(names, values)
     // builds managed arrays of names and handles every frame; its speed is the same (docs/benchmarks.md).
@@ -193,9 +194,20 @@ public sealed class Detector : IDisposable
         _session.RunWithBinding(_runOptions, _binding ??= BindPreallocated());
         var inferred = Stopwatch.GetTimestamp();
 
+        DecodeInto(_outputs, transform, results);
+        var finished = Stopwatch.GetTimestamp();
+
+        LastTimings = new FrameTimings(
+            Stopwatch.GetElapsedTime(started, preprocessed).TotalMilliseconds,
+            Stopwatch.GetElapsedTime(preprocessed, inferred).TotalMilliseconds,
+            Stopwatch.GetElapsedTime(inferred, finished).TotalMilliseconds);
+    }
+
+    private void DecodeInto(float[][] outputs, ImageTransform transform, List<Detection> results)
+    {
         results.Clear();
         _candidates.Clear();
-        _decoder.Decode(_outputs, _confidenceThreshold, _candidates);
+        _decoder.Decode(outputs, _confidenceThreshold, _candidates);
         _candidates.Sort(NonMaxSuppression.ByScoreDescending);
         NonMaxSuppression.Apply(CollectionsMarshal.AsSpan(_candidates), _nmsIouThreshold, _classAgnosticNms, _maxDetections, results);
 
@@ -208,12 +220,68 @@ public sealed class Detector : IDisposable
 
         // A box lying wholly in the padding clamps to nothing; it is not an object in the frame.
         results.RemoveAll(static detection => detection.Width <= 0f || detection.Height <= 0f);
-        var finished = Stopwatch.GetTimestamp();
+    }
 
-        LastTimings = new FrameTimings(
-            Stopwatch.GetElapsedTime(started, preprocessed).TotalMilliseconds,
-            Stopwatch.GetElapsedTime(preprocessed, inferred).TotalMilliseconds,
-            Stopwatch.GetElapsedTime(inferred, finished).TotalMilliseconds);
+    /// <summary>
+    /// A new set of input and output buffers for the staged calls (<see cref="Preprocess"/>, <see cref="Infer"/>,
+    /// <see cref="Postprocess"/>), so that an overlapped pipeline can preprocess frame N+1 while frame N infers. Each
+    /// slot is allocated and bound once; the detector disposes its slots with itself.
+    /// </summary>
+    public DetectorSlot CreateSlot()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var slot = new DetectorSlot(
+            this, _session, _inputNames[0], _outputNames, _input.Length, [1, 3, Model.InputHeight, Model.InputWidth],
+            [.. _outputValues.Select(value => value.GetTensorTypeAndShape().Shape)]);
+        lock (_slots)
+        {
+            _slots.Add(slot);
+        }
+
+        return slot;
+    }
+
+    /// <summary>
+    /// Stage 1 of 3: writes <paramref name="bgrImage"/> into the slot's input. The three stages may run on three
+    /// threads at once on different slots, but each stage on one thread at a time; do not mix them with
+    /// <see cref="Detect(Mat, List{Detection})"/> concurrently (it shares the preprocessor and the decoder).
+    /// </summary>
+    public void Preprocess(Mat bgrImage, DetectorSlot slot)
+    {
+        ArgumentNullException.ThrowIfNull(bgrImage);
+        CheckSlot(slot);
+        var started = Stopwatch.GetTimestamp();
+        slot.Transform = _preprocessor.Write(bgrImage, slot.Input);
+        slot.Timings = new FrameTimings(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 0, 0);
+    }
+
+    /// <summary>Stage 2 of 3: runs the model on the slot's input into the slot's outputs.</summary>
+    public void Infer(DetectorSlot slot)
+    {
+        CheckSlot(slot);
+        var started = Stopwatch.GetTimestamp();
+        _session.RunWithBinding(_runOptions, slot.Binding);
+        slot.Timings = slot.Timings with { InferenceMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds };
+    }
+
+    /// <summary>Stage 3 of 3: decodes the slot's outputs into <paramref name="results"/>, as <see cref="Detect(Mat, List{Detection})"/> does.</summary>
+    public void Postprocess(DetectorSlot slot, List<Detection> results)
+    {
+        CheckSlot(slot);
+        ArgumentNullException.ThrowIfNull(results);
+        var started = Stopwatch.GetTimestamp();
+        DecodeInto(slot.Outputs, slot.Transform, results);
+        slot.Timings = slot.Timings with { PostprocessMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds };
+    }
+
+    private void CheckSlot(DetectorSlot slot)
+    {
+        ArgumentNullException.ThrowIfNull(slot);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (slot.Owner != this)
+        {
+            throw new ArgumentException("The slot was created by another detector; use this detector's CreateSlot().", nameof(slot));
+        }
     }
 
     /// <summary>Convenience form of <see cref="Detect(Mat, List{Detection})"/> that allocates a new array per call.</summary>
@@ -222,6 +290,17 @@ public sealed class Detector : IDisposable
         var results = new List<Detection>();
         Detect(bgrImage, results);
         return [.. results];
+    }
+
+    /// <summary>
+    /// Writes the model input for <paramref name="bgrImage"/> ([1,3,H,W] floats, 3 x InputWidth x InputHeight) into
+    /// <paramref name="input"/> exactly as <see cref="Detect(Mat, List{Detection})"/> would; the INT8 quantizer calibrates on it.
+    /// </summary>
+    public void Preprocess(Mat bgrImage, Span<float> input)
+    {
+        ArgumentNullException.ThrowIfNull(bgrImage);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _preprocessor.Write(bgrImage, input);
     }
 
     /// <summary>
@@ -271,6 +350,14 @@ public sealed class Detector : IDisposable
         }
 
         _binding?.Dispose();
+        lock (_slots)
+        {
+            foreach (var slot in _slots)
+            {
+                slot.Dispose();
+            }
+        }
+
         _session.Dispose();
         _sessionOptions.Dispose();
         _runOptions.Dispose();
@@ -359,4 +446,59 @@ public sealed class Detector : IDisposable
         metadata.IsTensor
             ? $"{name} {metadata.ElementType.Name} [{string.Join(',', metadata.Dimensions)}]"
             : $"{name} ({metadata.OnnxValueType})";
+}
+
+/// <summary>
+/// One frame's input and output buffers for <see cref="Detector"/>'s staged calls, bound to the session once. The
+/// timings of the last frame that went through it are in <see cref="Timings"/>.
+/// </summary>
+public sealed class DetectorSlot : IDisposable
+{
+    private readonly OrtValue _inputValue;
+    private readonly OrtValue[] _outputValues;
+    private bool _disposed;
+
+    internal DetectorSlot(Detector owner, InferenceSession session, string inputName, string[] outputNames, int inputLength, long[] inputShape, long[][] outputShapes)
+    {
+        Owner = owner;
+        Input = new float[inputLength];
+        _inputValue = OrtValue.CreateTensorValueFromMemory(Input, inputShape);
+        Outputs = [.. outputShapes.Select(shape => new float[shape.Aggregate(1L, (length, dimension) => length * dimension)])];
+        _outputValues = [.. outputShapes.Select((shape, i) => OrtValue.CreateTensorValueFromMemory(Outputs[i], shape))];
+        Binding = session.CreateIoBinding();
+        Binding.BindInput(inputName, _inputValue);
+        for (var i = 0; i < outputNames.Length; i++)
+        {
+            Binding.BindOutput(outputNames[i], _outputValues[i]);
+        }
+    }
+
+    internal Detector Owner { get; }
+
+    internal float[] Input { get; }
+
+    internal float[][] Outputs { get; }
+
+    internal OrtIoBinding Binding { get; }
+
+    internal ImageTransform Transform { get; set; }
+
+    /// <summary>Where the last frame through this slot spent its time in each stage.</summary>
+    public FrameTimings Timings { get; internal set; }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Binding.Dispose();
+        _inputValue.Dispose();
+        foreach (var value in _outputValues)
+        {
+            value.Dispose();
+        }
+    }
 }

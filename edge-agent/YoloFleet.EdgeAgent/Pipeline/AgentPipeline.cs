@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
@@ -15,8 +17,14 @@ using WireDetection = YoloFleet.Contracts.Wire.Detection;
 namespace YoloFleet.EdgeAgent.Pipeline;
 
 /// <summary>
-/// Capture → detect → outbox, one frame at a time. Each frame becomes one DetectionsPublished message with the next
-/// device sequence number, appended to the durable outbox; <see cref="Outbox.OutboxPublisher"/> sends it.
+/// Capture → preprocess → infer → postprocess and publish, four stages joined by bounded channels so that they overlap:
+/// while frame N infers, frame N+1 is captured and preprocessed and frame N-1 is decoded and stored. Each frame in
+/// flight owns one of <see cref="PipelineOptions.Slots"/> detector slots (its own input and output buffers, made once),
+/// so the steady state allocates no new tensors. Each frame becomes one DetectionsPublished message with the next device
+/// sequence number, appended to the durable outbox in frame order by the one publish stage;
+/// <see cref="Outbox.OutboxPublisher"/> sends it.
+/// A live source (camera, stream) never waits for the pipeline: the capture channel holds one frame and a newer one
+/// replaces it (newest wins), and each frame replaced is counted in <see cref="StageTimings.Dropped"/>.
 /// </summary>
 public sealed partial class AgentPipeline(
     EdgeAgentOptions options,
@@ -24,53 +32,270 @@ public sealed partial class AgentPipeline(
     UpstreamWriter upstream,
     HardFramePolicy hardFrames,
     StageTimings timings,
+    PipelineLiveness liveness,
     TimeProvider time,
     ILogger<AgentPipeline> logger)
 {
+    private readonly List<PipelineSlot> _slots = [];
+    private long _framesPublished;
+
+    // This run's throughput, from its first published frame to its last, and the inference stage's own time.
+    private long _runFrames;
+    private long _firstPublishedAt;
+    private long _lastPublishedAt;
+    private double _inferenceMsTotal;
+
     /// <summary>Called after each message was stored in the outbox (the demo prints from it; tests record it).</summary>
     public Func<DetectionsPublished, Task>? Published { get; set; }
 
-    public long FramesPublished { get; private set; }
+    public long FramesPublished => Interlocked.Read(ref _framesPublished);
 
-    public async Task RunAsync(ImageFolderSource source, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the source through the stages until it ends, <see cref="SourceOptions.MaxFrames"/> is reached, or
+    /// <paramref name="cancellationToken"/> fires. Frames already captured when the source is lost are still
+    /// published; then <see cref="SourceUnavailableException"/> is thrown for the caller to retry.
+    /// </summary>
+    public async Task RunAsync(IFrameSource source, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var slots = RentSlots();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var captured = Channel.CreateBounded<CapturedItem>(
+            new BoundedChannelOptions(1)
+            {
+                FullMode = source.IsLive ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.Wait,
+                SingleReader = true,
+                SingleWriter = true,
+            },
+            dropped =>
+            {
+                dropped.Frame.Dispose();
+                timings.FrameDropped();
+            });
+        var free = Channel.CreateBounded<PipelineSlot>(new BoundedChannelOptions(slots.Count) { SingleReader = true, SingleWriter = true });
+        var toInfer = Channel.CreateBounded<PipelineSlot>(new BoundedChannelOptions(slots.Count) { SingleReader = true, SingleWriter = true });
+        var toPublish = Channel.CreateBounded<PipelineSlot>(new BoundedChannelOptions(slots.Count) { SingleReader = true, SingleWriter = true });
+        foreach (var slot in slots)
+        {
+            free.Writer.TryWrite(slot);
+        }
+
+        _runFrames = 0;
+        _inferenceMsTotal = 0;
+        SourceUnavailableException? lost = null;
+        var stages = new[]
+        {
+            Stage(stop, () => CaptureAsync(source, captured.Writer, error => lost = error, stop.Token), blocking: true),
+            Stage(stop, () => PreprocessAsync(captured.Reader, free.Reader, toInfer.Writer, stop.Token)),
+            Stage(stop, () => InferAsync(toInfer.Reader, toPublish.Writer, stop.Token)),
+            Stage(stop, () => PublishAsync(toPublish.Reader, free.Writer, stop, stop.Token)),
+        };
+        try
+        {
+            await Task.WhenAll(stages);
+        }
+        catch (Exception) when (stages.All(stage => stage.IsCompleted))
+        {
+            // Inspected below: the first real failure wins over the cancellations it caused.
+        }
+        finally
+        {
+            while (captured.Reader.TryRead(out var left))
+            {
+                left.Frame.Dispose();
+            }
+
+            foreach (var slot in slots)
+            {
+                slot.Release();
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (stages.Select(stage => stage.Exception?.InnerException).FirstOrDefault(ex => ex is not null and not OperationCanceledException) is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+
+        if (lost is not null)
+        {
+            throw lost;
+        }
+
+        LogFinished(FramesPublished, source.UnreadableFrames, timings.Dropped);
+        if (_runFrames > 1)
+        {
+            var seconds = time.GetElapsedTime(_firstPublishedAt, _lastPublishedAt).TotalSeconds;
+            var inferenceMs = _inferenceMsTotal / _runFrames;
+            LogThroughput(_runFrames, slots.Count, (_runFrames - 1) / seconds, 1000 / inferenceMs, inferenceMs);
+        }
+    }
+
+    /// <summary>
+    /// Runs a stage; its failure stops the others. A <paramref name="blocking"/> stage (capture: OpenCV reads block until
+    /// the camera's next frame) starts on a thread of its own rather than holding a pool thread.
+    /// </summary>
+    private static Task Stage(CancellationTokenSource stop, Func<Task> run, bool blocking = false)
+    {
+        async Task Guarded()
+        {
+            try
+            {
+                await run();
+            }
+            catch
+            {
+                await stop.CancelAsync();
+                throw;
+            }
+        }
+
+        return blocking
+            ? Task.Factory.StartNew(Guarded, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap()
+            : Task.Run(Guarded);
+    }
+
+    private List<PipelineSlot> RentSlots()
+    {
+        while (_slots.Count < options.Pipeline.Slots)
+        {
+            _slots.Add(new PipelineSlot(detector.CreateSlot()));
+        }
+
+        return _slots;
+    }
+
+    /// <summary>Reads frames (blocking reads of a file, a stream or a camera) into the one-frame capture channel.</summary>
+    private async Task CaptureAsync(
+        IFrameSource source, ChannelWriter<CapturedItem> captured, Action<SourceUnavailableException> onLost, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var frames = source.ReadFrames().GetEnumerator();
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var started = time.GetTimestamp();
+                if (!frames.MoveNext())
+                {
+                    break;
+                }
+
+                var item = new CapturedItem(frames.Current, time.GetElapsedTime(started).TotalMilliseconds);
+                if (source.IsLive)
+                {
+                    // DropOldest: always accepted; the frame it replaces goes to the drop callback.
+                    captured.TryWrite(item);
+                }
+                else
+                {
+                    try
+                    {
+                        await captured.WriteAsync(item, cancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        item.Frame.Dispose();
+                        throw;
+                    }
+                }
+            }
+        }
+        catch (SourceUnavailableException ex)
+        {
+            // Frames already captured still go through; the run then reports the loss.
+            onLost(ex);
+        }
+        finally
+        {
+            captured.TryComplete();
+        }
+    }
+
+    private async Task PreprocessAsync(
+        ChannelReader<CapturedItem> captured, ChannelReader<PipelineSlot> free, ChannelWriter<PipelineSlot> toInfer, CancellationToken cancellationToken)
+    {
+        var interval = options.Source.MaxFps > 0 ? TimeSpan.FromSeconds(1 / options.Source.MaxFps) : TimeSpan.Zero;
+        var intervalTicks = (long)(interval.TotalSeconds * time.TimestampFrequency);
+        var nextFrameAt = time.GetTimestamp();
+        try
+        {
+            while (true)
+            {
+                // A free slot first, then the frame: under load the frame taken is the newest one the source has.
+                var slot = await free.ReadAsync(cancellationToken);
+                if (!await captured.WaitToReadAsync(cancellationToken))
+                {
+                    break;
+                }
+
+                if (intervalTicks > 0)
+                {
+                    // The frame-rate cap: wait for the frame's slot; a late frame starts at once and the schedule moves on.
+                    var wait = time.GetElapsedTime(time.GetTimestamp(), nextFrameAt);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        liveness.ExpectQuietFor(wait);
+                        await Task.Delay(wait, time, cancellationToken);
+                    }
+
+                    nextFrameAt = Math.Max(nextFrameAt, time.GetTimestamp() - intervalTicks) + intervalTicks;
+                }
+
+                if (!captured.TryRead(out var item))
+                {
+                    break;
+                }
+
+                slot.Frame = item.Frame;
+                slot.CaptureMs = item.CaptureMs;
+                detector.Preprocess(item.Frame.Image, slot.Detector);
+                await toInfer.WriteAsync(slot, cancellationToken);
+            }
+        }
+        finally
+        {
+            toInfer.TryComplete();
+        }
+    }
+
+    private async Task InferAsync(ChannelReader<PipelineSlot> toInfer, ChannelWriter<PipelineSlot> toPublish, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (await toInfer.WaitToReadAsync(cancellationToken))
+            {
+                while (toInfer.TryRead(out var slot))
+                {
+                    detector.Infer(slot.Detector);
+                    await toPublish.WriteAsync(slot, cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            toPublish.TryComplete();
+        }
+    }
+
+    private async Task PublishAsync(
+        ChannelReader<PipelineSlot> toPublish, ChannelWriter<PipelineSlot> free, CancellationTokenSource stop, CancellationToken cancellationToken)
     {
         var results = new List<YoloFleet.Inference.Detection>(64);
         var maxFrames = options.Source.MaxFrames;
-        using var frames = source.ReadFrames().GetEnumerator();
-        var interval = options.Source.MaxFps > 0 ? TimeSpan.FromSeconds(1 / options.Source.MaxFps) : TimeSpan.Zero;
-        var nextFrameAt = time.GetTimestamp();
-        while (true)
+        while (await toPublish.WaitToReadAsync(cancellationToken))
         {
-            if (interval > TimeSpan.Zero)
+            while (toPublish.TryRead(out var slot))
             {
-                // The frame-rate cap: wait for the frame's slot; a late frame starts at once and the schedule moves on.
-                var wait = time.GetElapsedTime(time.GetTimestamp(), nextFrameAt);
-                if (wait > TimeSpan.Zero)
-                {
-                    await Task.Delay(wait, time, cancellationToken);
-                }
-
-                nextFrameAt = Math.Max(nextFrameAt, time.GetTimestamp() - (long)(interval.TotalSeconds * time.TimestampFrequency))
-                    + (long)(interval.TotalSeconds * time.TimestampFrequency);
-            }
-
-            var captureStarted = time.GetTimestamp();
-            if (!frames.MoveNext())
-            {
-                break;
-            }
-
-            using (var frame = frames.Current)
-            {
-                timings.Record(PipelineStage.Capture, time.GetElapsedTime(captureStarted).TotalMilliseconds);
-                detector.Detect(frame.Image, results);
-                var detected = detector.LastTimings;
+                var frame = slot.Frame!;
+                detector.Postprocess(slot.Detector, results);
+                var detected = slot.Detector.Timings;
+                timings.Record(PipelineStage.Capture, slot.CaptureMs);
                 timings.Record(PipelineStage.Preprocess, detected.PreprocessMs);
                 timings.Record(PipelineStage.Inference, detected.InferenceMs);
                 timings.Record(PipelineStage.Postprocess, detected.PostprocessMs);
 
                 var enqueueStarted = time.GetTimestamp();
-                var message = BuildMessage(frame, results);
+                var message = BuildMessage(frame, results, detected);
                 upstream.Append(Topics.DetectionsKind, message, envelope => message.Envelope = envelope);
                 var reason = hardFrames.Evaluate(results);
                 if (reason != HardFrameReason.None)
@@ -80,25 +305,33 @@ public sealed partial class AgentPipeline(
 
                 timings.Record(PipelineStage.Enqueue, time.GetElapsedTime(enqueueStarted).TotalMilliseconds);
                 timings.FrameDone();
-                FramesPublished++;
+                liveness.Progress();
+                _lastPublishedAt = time.GetTimestamp();
+                if (_runFrames++ == 0)
+                {
+                    _firstPublishedAt = _lastPublishedAt;
+                }
+
+                _inferenceMsTotal += detected.InferenceMs;
+                var published = Interlocked.Increment(ref _framesPublished);
+                slot.Release();
+                free.TryWrite(slot);
                 if (Published is not null)
                 {
                     await Published(message);
                 }
-            }
 
-            if (maxFrames > 0 && FramesPublished >= maxFrames)
-            {
-                break;
+                if (maxFrames > 0 && published >= maxFrames)
+                {
+                    // Frames still in flight are discarded: the run asked for exactly this many.
+                    await stop.CancelAsync();
+                    return;
+                }
             }
-
-            cancellationToken.ThrowIfCancellationRequested();
         }
-
-        LogFinished(FramesPublished, source.UnreadableFiles);
     }
 
-    private DetectionsPublished BuildMessage(CapturedFrame frame, List<YoloFleet.Inference.Detection> results)
+    private DetectionsPublished BuildMessage(CapturedFrame frame, List<YoloFleet.Inference.Detection> results, FrameTimings detected)
     {
         var message = new DetectionsPublished
         {
@@ -106,7 +339,7 @@ public sealed partial class AgentPipeline(
             ModelVersion = detector.Model.Version,
             FrameWidth = (uint)frame.Image.Width,
             FrameHeight = (uint)frame.Image.Height,
-            InferenceMs = (float)detector.LastTimings.TotalMs,
+            InferenceMs = (float)detected.TotalMs,
             FrameRef = frame.FrameRef.Length <= ProtocolLimits.MaxFrameRefBytes ? frame.FrameRef : frame.FrameRef[..ProtocolLimits.MaxFrameRefBytes],
         };
         foreach (var d in results)
@@ -145,6 +378,27 @@ public sealed partial class AgentPipeline(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hard frame {FrameRef} is {Bytes} bytes as JPEG, over the protocol limit; skipped (lower Agent:HardFrames:JpegQuality)")]
     private partial void LogHardFrameTooLarge(string frameRef, int bytes);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Source finished: {Frames} frames queued for publishing, {Unreadable} unreadable files skipped")]
-    private partial void LogFinished(long frames, long unreadable);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Source finished: {Frames} frames queued for publishing, {Unreadable} unreadable frames skipped, {Dropped} dropped (newest wins)")]
+    private partial void LogFinished(long frames, long unreadable, long dropped);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Throughput: {Frames} frames with {Slots} slots at {Fps:F1} frames/s; the inference stage alone {InferenceFps:F1} frames/s (mean {InferenceMs:F1} ms)")]
+    private partial void LogThroughput(long frames, int slots, double fps, double inferenceFps, double inferenceMs);
+
+    private readonly record struct CapturedItem(CapturedFrame Frame, double CaptureMs);
+
+    /// <summary>One frame in flight: its detector buffers and, while in use, the frame.</summary>
+    private sealed class PipelineSlot(DetectorSlot detector)
+    {
+        public DetectorSlot Detector { get; } = detector;
+
+        public CapturedFrame? Frame { get; set; }
+
+        public double CaptureMs { get; set; }
+
+        public void Release()
+        {
+            Frame?.Dispose();
+            Frame = null;
+        }
+    }
 }

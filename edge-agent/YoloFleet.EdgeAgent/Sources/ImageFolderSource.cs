@@ -3,18 +3,23 @@ using YoloFleet.Inference;
 
 namespace YoloFleet.EdgeAgent.Sources;
 
-/// <summary>A frame handed to the pipeline. The receiver disposes <see cref="Image"/>.</summary>
-public sealed record CapturedFrame(Mat Image, string FrameRef, DateTimeOffset CapturedAt) : IDisposable
-{
-    public void Dispose() => Image.Dispose();
-}
-
 /// <summary>Reads the images of a folder in name order, optionally looping; unreadable files are skipped and counted.</summary>
-public sealed class ImageFolderSource(string folder, bool loop, TimeProvider time)
+public sealed class ImageFolderSource(string folder, bool loop, TimeProvider time) : IFrameSource
 {
     private static readonly string[] Extensions = [".jpg", ".jpeg", ".png", ".bmp"];
 
     public long UnreadableFiles { get; private set; }
+
+    public string Description => $"image folder '{folder}'";
+
+    /// <summary>Files wait for the pipeline: no frame is dropped.</summary>
+    public bool IsLive => false;
+
+    long IFrameSource.UnreadableFrames => UnreadableFiles;
+
+    public void Dispose()
+    {
+    }
 
     /// <summary>
     /// The frames, in name order, once or round and round. Throws <see cref="SourceUnavailableException"/> when the
@@ -66,6 +71,3 @@ public sealed class ImageFolderSource(string folder, bool loop, TimeProvider tim
             : throw new SourceUnavailableException($"The image folder '{folder}' holds no images ({string.Join(", ", Extensions)}).");
     }
 }
-
-/// <summary>The frame source cannot deliver frames right now (camera unplugged, stream down, folder gone).</summary>
-public sealed class SourceUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
