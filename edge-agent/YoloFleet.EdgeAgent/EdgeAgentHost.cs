@@ -27,6 +27,7 @@ public static class EdgeAgentHost
             .Bind(builder.Configuration.GetSection(EdgeAgentOptions.Section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<EdgeAgentOptions>, YoloFleet.EdgeAgent.Identity.BrokerIdentityValidator>();
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<EdgeAgentOptions>>().Value);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp =>
@@ -60,7 +61,10 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton(sp => new DeviceHealth(
             sp.GetRequiredService<EdgeAgentOptions>().Telemetry.Paths, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<MqttPublisher>();
+        builder.Services.AddSingleton<PipelineLiveness>();
         builder.Services.AddSingleton<AgentPipeline>();
+        builder.Services.AddSingleton(_ => SystemdNotifyEnvironment.FromEnvironment());
+        builder.Services.AddHostedService<SystemdWatchdog>();
 
         // Hosted services stop in reverse order: the worker (and its drain) before the publisher.
         builder.Services.AddSingleton<OutboxPublisher>();

@@ -27,6 +27,9 @@ public sealed class EdgeAgentOptions : IValidatableObject
     public DetectionOptions Detection { get; set; } = new();
 
     [Required]
+    public PipelineOptions Pipeline { get; set; } = new();
+
+    [Required]
     public YoloFleet.EdgeAgent.Outbox.OutboxOptions Outbox { get; set; } = new();
 
     [Required]
@@ -55,9 +58,14 @@ public sealed class EdgeAgentOptions : IValidatableObject
             yield return new ValidationResult($"Agent:Source:Folder '{Source.Folder}' does not exist.", [nameof(Source)]);
         }
 
+        if (!string.IsNullOrEmpty(Source.Video) && !File.Exists(Source.Video))
+        {
+            yield return new ValidationResult($"Agent:Source:Video '{Source.Video}' does not exist.", [nameof(Source)]);
+        }
+
         // Data annotations do not descend into nested sections by themselves.
         foreach (var (section, value) in new (string, object)[]
-                 { ("Broker", Broker), ("Source", Source), ("Detection", Detection), ("Outbox", Outbox), ("HardFrames", HardFrames), ("Telemetry", Telemetry) })
+                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("HardFrames", HardFrames), ("Telemetry", Telemetry) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
@@ -78,10 +86,13 @@ public sealed class BrokerOptions
     [Range(1, 65535)]
     public int Port { get; set; } = 1883;
 
-    /// <summary>Defaults to the device id when a password is set.</summary>
+    /// <summary>The device's broker user name: must be the device id (checked at start; docs/security.md).</summary>
     public string? Username { get; set; }
 
     public string? Password { get; set; }
+
+    /// <summary>TLS and client certificate (Agent:Broker:Tls); see Identity/BrokerTlsOptions.cs.</summary>
+    public YoloFleet.EdgeAgent.Identity.BrokerTlsOptions Tls { get; set; } = new();
 
     /// <summary>
     /// Keep a message in the outbox when the broker answers that nobody subscribes to it (no cloud session exists yet,
@@ -90,13 +101,21 @@ public sealed class BrokerOptions
     public bool HoldWhenNoSubscriber { get; set; } = true;
 }
 
-public sealed class SourceOptions
+public sealed class SourceOptions : IValidatableObject
 {
     /// <summary>A folder of images (jpg, jpeg, png, bmp), processed in name order.</summary>
-    [Required(ErrorMessage = "Agent:Source:Folder is required: a folder of images.")]
     public string Folder { get; set; } = "";
 
-    /// <summary>Start again from the first image after the last.</summary>
+    /// <summary>A video file (any container and codec this OpenCV build decodes), read at the pipeline's pace.</summary>
+    public string Video { get; set; } = "";
+
+    /// <summary>An RTSP or HTTP stream URL (FFmpeg); live, so under load the newest frame wins.</summary>
+    public string Stream { get; set; } = "";
+
+    /// <summary>A V4L2 camera: a device path (/dev/video0) or its index (0); live, so under load the newest frame wins.</summary>
+    public string Camera { get; set; } = "";
+
+    /// <summary>Start again from the first image (or video frame) after the last.</summary>
     public bool Loop { get; set; }
 
     /// <summary>At most this many frames per second (0: as fast as the pipeline goes).</summary>
@@ -106,6 +125,35 @@ public sealed class SourceOptions
     /// <summary>Stop after this many frames (0: no limit).</summary>
     [Range(0, int.MaxValue)]
     public int MaxFrames { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var set = new[] { (nameof(Folder), Folder), (nameof(Video), Video), (nameof(Stream), Stream), (nameof(Camera), Camera) }
+            .Where(source => !string.IsNullOrWhiteSpace(source.Item2)).Select(source => source.Item1).ToList();
+        if (set.Count != 1)
+        {
+            yield return new ValidationResult(
+                "Set exactly one frame source: Agent:Source:Folder (images), Video (a file), Stream (rtsp:// or http(s):// URL) or Camera (/dev/videoN or N)" +
+                (set.Count == 0 ? "; none is set." : $"; {string.Join(" and ", set)} are set."), [.. set.DefaultIfEmpty(nameof(Folder))]);
+        }
+
+        if (!string.IsNullOrWhiteSpace(Stream) && !(Uri.TryCreate(Stream, UriKind.Absolute, out var uri) && uri.Scheme is "rtsp" or "rtsps" or "http" or "https"))
+        {
+            yield return new ValidationResult($"Agent:Source:Stream '{Stream}' is not an rtsp://, rtsps://, http:// or https:// URL.", [nameof(Stream)]);
+        }
+    }
+}
+
+/// <summary>Configuration section "Agent:Pipeline": how the capture, preprocess, infer and publish stages overlap.</summary>
+public sealed class PipelineOptions
+{
+    /// <summary>
+    /// Frames in flight between capture and publish, each with its own detector buffers. 1 runs preprocess, inference
+    /// and publish one after another (capture still reads one frame ahead); 2-3 let frame N+1 be preprocessed while
+    /// frame N infers.
+    /// </summary>
+    [Range(1, 8)]
+    public int Slots { get; set; } = 3;
 }
 
 public sealed class DetectionOptions

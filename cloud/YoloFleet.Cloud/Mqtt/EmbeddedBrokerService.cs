@@ -1,10 +1,16 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using YoloFleet.Cloud.Security;
 
 namespace YoloFleet.Cloud.Mqtt;
 
 /// <summary>Runs <see cref="EmbeddedBroker"/> for the host's lifetime when Cloud:EmbeddedBroker:Enabled is set.</summary>
-public sealed class EmbeddedBrokerService(CloudOptions options, ILogger<EmbeddedBroker> logger) : IHostedService, IAsyncDisposable
+/// <remarks>
+/// Secure by default: it refuses to start without Cloud:Security:PasswordFile unless Cloud:Security:AllowAnonymous is
+/// set, and then enforces the per-device topic ACL on every named client.
+/// </remarks>
+public sealed class EmbeddedBrokerService(
+    CloudOptions options, BrokerSecurityOptions security, SecurityCounters counters, ILogger<EmbeddedBroker> logger) : IHostedService, IAsyncDisposable
 {
     public EmbeddedBroker? Broker { get; private set; }
 
@@ -12,7 +18,19 @@ public sealed class EmbeddedBrokerService(CloudOptions options, ILogger<Embedded
     {
         if (options.EmbeddedBroker.Enabled)
         {
-            Broker = await EmbeddedBroker.StartAsync(options.EmbeddedBroker.Port, options.EmbeddedBroker.MaxPendingMessagesPerClient, logger: logger);
+            if (security.ProblemForEmbeddedBroker() is { } problem)
+            {
+                throw new InvalidOperationException(problem);
+            }
+
+            var access = BrokerAccessPolicy.From(security, counters);
+            if (access.AllowAnonymous)
+            {
+                logger.LogWarning("Embedded MQTT broker admits anonymous clients (Cloud:Security:AllowAnonymous): for loopback demos and tests only");
+            }
+
+            Broker = await EmbeddedBroker.StartAsync(
+                options.EmbeddedBroker.Port, options.EmbeddedBroker.MaxPendingMessagesPerClient, logger: logger, access: access);
         }
     }
 

@@ -1,20 +1,58 @@
+using System.Buffers;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
 using YoloFleet.Contracts;
+using YoloFleet.EdgeAgent.Identity;
 
 namespace YoloFleet.EdgeAgent.Publishing;
 
 /// <summary>
 /// The device's MQTT connection: MQTT 5, a persistent session named after the device, a retained online/offline status
 /// (offline through the will message), and QoS 1 publishes that return only once the broker acknowledged them.
+/// It logs in as the device (user name and password, or a TLS client certificate; see <see cref="BrokerIdentity"/>)
+/// and subscribes to this device's own downstream topics only, which is all a production broker's ACL allows.
 /// </summary>
-public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider time, ILogger<MqttPublisher> logger) : IAsyncDisposable
+public sealed partial class MqttPublisher : IAsyncDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly SemaphoreSlim _connectGate = new(1, 1);
+    private readonly EdgeAgentOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<MqttPublisher> _logger;
+    private readonly X509Certificate2Collection? _trustedCa;
+    private readonly X509Certificate2? _clientCertificate;
+    private long _downstreamReceived;
+    private long _subscriptionsRefused;
+
+    public MqttPublisher(EdgeAgentOptions options, TimeProvider time, ILogger<MqttPublisher> logger)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+        if (options.Broker.Tls.Enabled)
+        {
+            _trustedCa = string.IsNullOrEmpty(options.Broker.Tls.CaFile) ? null : BrokerIdentity.LoadCa(options.Broker.Tls.CaFile);
+            _clientCertificate = string.IsNullOrEmpty(options.Broker.Tls.ClientCertificateFile) ? null : BrokerIdentity.LoadClientCertificate(options.Broker.Tls);
+        }
+
+        _client.ApplicationMessageReceivedAsync += OnDownstreamAsync;
+    }
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>This device's downstream topics (cloud → device): the only filters it subscribes to.</summary>
+    public IReadOnlyList<string> DownstreamTopics => [Topics.ModelAssignment(_options.DeviceId)];
+
+    /// <summary>Called for each message on a downstream topic (a model assignment), with the topic's kind.</summary>
+    public Func<string, ReadOnlySequence<byte>, Task>? DownstreamReceived { get; set; }
+
+    /// <summary>Downstream messages received since start.</summary>
+    public long DownstreamMessagesReceived => Interlocked.Read(ref _downstreamReceived);
+
+    /// <summary>Downstream subscriptions the broker refused (its ACL does not grant this device its own topics).</summary>
+    public long SubscriptionsRefused => Interlocked.Read(ref _subscriptionsRefused);
 
     /// <summary>Connects, retrying with exponential back-off (capped at 30 s) until it succeeds or is cancelled.</summary>
     public async Task EnsureConnectedAsync(CancellationToken cancellationToken)
@@ -39,12 +77,13 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
                     }
 
                     await PublishStatusAsync("online", cancellationToken);
-                    LogConnected(options.Broker.Host, options.Broker.Port, options.DeviceId);
+                    await SubscribeDownstreamAsync(cancellationToken);
+                    LogConnected(_options.Broker.Host, _options.Broker.Port, _options.DeviceId);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    LogConnectFailed(options.Broker.Host, options.Broker.Port, ex.Message, delay.TotalMilliseconds);
-                    await Task.Delay(delay, time, cancellationToken);
+                    LogConnectFailed(_options.Broker.Host, _options.Broker.Port, ex.Message, delay.TotalMilliseconds);
+                    await Task.Delay(delay, _time, cancellationToken);
                     delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 30_000));
                 }
             }
@@ -75,7 +114,7 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
         var result = await _client.PublishAsync(application, cancellationToken);
 
         // MQTTnet counts "no matching subscribers" as success, but the broker has then dropped the message.
-        if (!result.IsSuccess || (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers && options.Broker.HoldWhenNoSubscriber))
+        if (!result.IsSuccess || (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers && _options.Broker.HoldWhenNoSubscriber))
         {
             throw new BrokerRefusedException(topic, result.ReasonCode, result.ReasonString);
         }
@@ -98,25 +137,86 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
 
         _client.Dispose();
         _connectGate.Dispose();
+        _clientCertificate?.Dispose();
+    }
+
+    private async Task SubscribeDownstreamAsync(CancellationToken cancellationToken)
+    {
+        var subscribe = new MqttClientSubscribeOptionsBuilder();
+        foreach (var topic in DownstreamTopics)
+        {
+            subscribe.WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        var result = await _client.SubscribeAsync(subscribe.Build(), cancellationToken);
+        foreach (var item in result.Items)
+        {
+            if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
+            {
+                Interlocked.Increment(ref _subscriptionsRefused);
+                LogSubscriptionRefused(item.TopicFilter.Topic, item.ResultCode.ToString());
+            }
+        }
+    }
+
+    private async Task OnDownstreamAsync(MqttApplicationMessageReceivedEventArgs args)
+    {
+        // Only our own downstream topics were subscribed; anything else is ignored, never trusted.
+        if (!Topics.TryParse(args.ApplicationMessage.Topic, out var device, out var kind)
+            || !string.Equals(device, _options.DeviceId, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _downstreamReceived);
+        LogDownstream(kind, args.ApplicationMessage.Payload.Length);
+        if (DownstreamReceived is { } handler)
+        {
+            try
+            {
+                await handler(kind, args.ApplicationMessage.Payload);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // A bad downstream message must not take the connection (and the upstream traffic) down with it.
+                LogDownstreamFailed(kind, ex.Message);
+            }
+        }
     }
 
     private MqttClientOptions BuildOptions()
     {
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(options.Broker.Host, options.Broker.Port)
-            .WithClientId(options.DeviceId)
+            .WithTcpServer(_options.Broker.Host, _options.Broker.Port)
+            .WithClientId(_options.DeviceId)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
             .WithCleanStart(false)
             .WithSessionExpiryInterval(24 * 3600)
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(30))
             .WithTimeout(TimeSpan.FromSeconds(10))
-            .WithWillTopic(Topics.Status(options.DeviceId))
+            .WithWillTopic(Topics.Status(_options.DeviceId))
             .WithWillPayload("offline")
             .WithWillRetain(true)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
-        if (!string.IsNullOrEmpty(options.Broker.Password))
+        if (!string.IsNullOrEmpty(_options.Broker.Username))
         {
-            builder = builder.WithCredentials(options.Broker.Username ?? options.DeviceId, options.Broker.Password);
+            builder = builder.WithCredentials(_options.Broker.Username, _options.Broker.Password);
+        }
+
+        var tls = _options.Broker.Tls;
+        if (tls.Enabled)
+        {
+            var tlsOptions = new MqttClientTlsOptionsBuilder()
+                .UseTls()
+                .WithSslProtocols(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
+                .WithTargetHost(string.IsNullOrEmpty(tls.ServerName) ? _options.Broker.Host : tls.ServerName)
+                .WithCertificateValidationHandler(e => BrokerIdentity.ValidateServerCertificate(e.Certificate, e.SslPolicyErrors, _trustedCa, tls.CheckServerName));
+            if (_clientCertificate is not null)
+            {
+                tlsOptions = tlsOptions.WithClientCertificates([_clientCertificate]);
+            }
+
+            builder = builder.WithTlsOptions(tlsOptions.Build());
         }
 
         return builder.Build();
@@ -125,7 +225,7 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
     private Task PublishStatusAsync(string status, CancellationToken cancellationToken) =>
         _client.PublishAsync(
             new MqttApplicationMessageBuilder()
-                .WithTopic(Topics.Status(options.DeviceId))
+                .WithTopic(Topics.Status(_options.DeviceId))
                 .WithPayload(status)
                 .WithRetainFlag(true)
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
@@ -137,6 +237,15 @@ public sealed partial class MqttPublisher(EdgeAgentOptions options, TimeProvider
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot connect to MQTT broker {Host}:{Port} ({Error}); retrying in {DelayMs} ms")]
     private partial void LogConnectFailed(string host, int port, string error, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The broker refused this device's subscription to {Topic}: {Reason} (check its ACL)")]
+    private partial void LogSubscriptionRefused(string topic, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Received a {Kind} message ({Bytes} bytes) from the cloud")]
+    private partial void LogDownstream(string kind, long bytes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Handling a {Kind} message from the cloud failed: {Error}")]
+    private partial void LogDownstreamFailed(string kind, string error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Clean disconnect failed: {Error}")]
     private partial void LogDisconnectFailed(string error);

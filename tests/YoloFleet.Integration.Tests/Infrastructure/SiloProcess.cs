@@ -12,6 +12,9 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly string[] _arguments;
     private readonly int _httpPort;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    /// <summary>The operator API key this silo accepts (/api needs one; docs/security.md).</summary>
+    private static readonly (string Key, string Hash) ApiKey = YoloFleet.Cloud.Security.ApiKeys.Mint();
     private Process? _process;
 
     public SiloProcess(string database, (string Host, int Port) broker, string redis, string clusterId, string clientIdPrefix)
@@ -34,7 +37,9 @@ public sealed class SiloProcess : IAsyncDisposable
             $"--Cloud:Silo:ClusterId={clusterId}",
             $"--Cloud:Silo:SiloPort={SiloPort}",
             $"--Cloud:Silo:GatewayPort={LoopbackPorts.GetFree()}",
+            $"--Cloud:Api:KeyHashes:0={ApiKey.Hash}",
         ];
+        _http.DefaultRequestHeaders.Authorization = new("Bearer", ApiKey.Key);
     }
 
     public int SiloPort { get; }

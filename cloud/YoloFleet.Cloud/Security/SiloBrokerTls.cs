@@ -1,0 +1,85 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using MQTTnet;
+
+namespace YoloFleet.Cloud.Security;
+
+/// <summary>Configuration section "Cloud:Mqtt:Tls": TLS from the silo to an external broker (production mosquitto's silo listener).</summary>
+public sealed class SiloBrokerTlsOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>PEM CA bundle that signed the broker's certificate; unset: the system trust store.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>Check that the broker's certificate names Cloud:Mqtt:Host (or <see cref="ServerName"/>).</summary>
+    public bool CheckServerName { get; set; } = true;
+
+    public string? ServerName { get; set; }
+
+    /// <summary>A problem naming the setting, or null.</summary>
+    public string? Problem() =>
+        !Enabled && !string.IsNullOrEmpty(CaFile) ? "Cloud:Mqtt:Tls:CaFile is set but Cloud:Mqtt:Tls:Enabled is false."
+        : Enabled && !string.IsNullOrEmpty(CaFile) && !File.Exists(CaFile) ? $"Cloud:Mqtt:Tls:CaFile '{CaFile}' does not exist."
+        : null;
+}
+
+/// <summary>Applies <see cref="SiloBrokerTlsOptions"/> to the silo's MQTT client options.</summary>
+public static class SiloBrokerTls
+{
+    public static MqttClientOptionsBuilder Apply(MqttClientOptionsBuilder builder, SiloBrokerTlsOptions tls, string host)
+    {
+        if (!tls.Enabled)
+        {
+            return builder;
+        }
+
+        if (tls.Problem() is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
+        X509Certificate2Collection? ca = null;
+        if (!string.IsNullOrEmpty(tls.CaFile))
+        {
+            ca = [];
+            ca.ImportFromPemFile(tls.CaFile);
+        }
+
+        return builder.WithTlsOptions(o => o
+            .UseTls()
+            .WithTargetHost(string.IsNullOrEmpty(tls.ServerName) ? host : tls.ServerName)
+            .WithCertificateValidationHandler(e => Validate(e.Certificate, e.SslPolicyErrors, ca, tls.CheckServerName)));
+    }
+
+    /// <summary>The broker's certificate must chain to <paramref name="ca"/> (or the system store) and, unless turned off, name the host.</summary>
+    public static bool Validate(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? ca, bool checkServerName)
+    {
+        if (certificate is null)
+        {
+            return false;
+        }
+
+        if (!checkServerName)
+        {
+            errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
+        }
+
+        if (ca is null)
+        {
+            return errors == SslPolicyErrors.None;
+        }
+
+        if ((errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var server = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return chain.Build(server);
+    }
+}
