@@ -53,7 +53,8 @@ public sealed class LocalFleet : IAsyncDisposable
         (string Host, int Port)? externalBroker = null,
         string logLevel = "Warning",
         string? redis = null,
-        string? clusterId = null)
+        string? clusterId = null,
+        IEnumerable<KeyValuePair<string, string?>>? extraSettings = null)
     {
         var brokerPort = externalBroker?.Port ?? LoopbackPorts.GetFree();
         var brokerHost = externalBroker?.Host ?? "127.0.0.1";
@@ -72,6 +73,9 @@ public sealed class LocalFleet : IAsyncDisposable
             // One share group per local cloud, so local clouds on one broker never take each other's messages.
             ["Cloud:Mqtt:ShareGroup"] = "local-" + (clusterId ?? Guid.NewGuid().ToString("N")[..8]),
             ["Cloud:EmbeddedBroker:Enabled"] = externalBroker is null ? "true" : "false",
+
+            // A loopback-only fleet in one process: the embedded broker admits anonymous clients (docs/security.md).
+            ["Cloud:Security:AllowAnonymous"] = "true",
             ["Cloud:EmbeddedBroker:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
             ["Cloud:Silo:SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
             ["Cloud:Silo:PrimarySiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
@@ -80,6 +84,11 @@ public sealed class LocalFleet : IAsyncDisposable
             ["Cloud:Silo:Clustering"] = redis is null ? "Localhost" : "Redis",
             ["Cloud:Silo:Redis"] = redis,
         };
+        foreach (var (key, value) in extraSettings ?? [])
+        {
+            settings[key] = value;
+        }
+
         var cloud = CloudHost.Build([], settings);
         await cloud.StartAsync(cancellationToken);
         var fleet = new LocalFleet(cloud, brokerHost, brokerPort, siloPort);
@@ -102,6 +111,7 @@ public sealed class LocalFleet : IAsyncDisposable
         string? stateDirectory = null,
         int? brokerPort = null)
     {
+        await RegisterDeviceAsync(deviceId, cancellationToken);
         var state = stateDirectory ?? Path.Combine(Path.GetTempPath(), "yolofleet-agent-" + deviceId + "-" + Guid.NewGuid().ToString("N")[..8]);
         var settings = new Dictionary<string, string?>
         {
@@ -142,6 +152,14 @@ public sealed class LocalFleet : IAsyncDisposable
         {
             await ((IAsyncDisposable)agent).DisposeAsync();
         }
+    }
+
+    /// <summary>Registers a device (the silo drops messages from unregistered ones) and makes this silo admit it at once.</summary>
+    public async Task RegisterDeviceAsync(string deviceId, CancellationToken cancellationToken, string displayName = "")
+    {
+        await _cloud.Services.GetRequiredService<YoloFleet.Cloud.Data.Registry.DeviceDirectory>().RegisterAsync(deviceId, displayName, cancellationToken: cancellationToken);
+        await _cloud.Services.GetRequiredService<IGrainFactory>().GetGrain<YoloFleet.Cloud.Abstractions.IDeviceGrain>(deviceId).RefreshRegistrationAsync();
+        _cloud.Services.GetRequiredService<DeviceAdmission>().Forget(deviceId);
     }
 
     public Task<YoloFleet.Cloud.Abstractions.DeviceSnapshot> GetDeviceAsync(string deviceId) =>

@@ -1,8 +1,10 @@
 namespace YoloFleet.Cloud.Abstractions;
 
 /// <summary>
-/// One grain per device (key: device id): the hot state of that device. Sequence bookkeeping is fed with what has
-/// committed to PostgreSQL, so a message that failed to commit and is redelivered is never mistaken for a duplicate.
+/// One grain per device (key: device id): the hot state of that device, kept in durable grain storage (Redis in a
+/// cluster). Sequence bookkeeping is fed with what has committed to PostgreSQL, so a message that failed to commit and
+/// is redelivered is never mistaken for a duplicate. The business state (registry, frames) lives in PostgreSQL; the
+/// grain caches the registration so the ingest path does not ask the database for every message.
 /// </summary>
 public interface IDeviceGrain : IGrainWithStringKey
 {
@@ -11,6 +13,21 @@ public interface IDeviceGrain : IGrainWithStringKey
 
     /// <summary>Records the sequence of a validated upstream message that is not a frame (hard frame, telemetry, ack).</summary>
     Task RecordMessageAsync(long sequence, DateTimeOffset receivedAt);
+
+    /// <summary>Records a telemetry report: its sequence, and the health it reports.</summary>
+    Task RecordTelemetryAsync(long sequence, DeviceHealth health);
+
+    /// <summary>The model the device should move to (a rollout's candidate), or null for none.</summary>
+    Task SetCandidateModelAsync(string? modelVersion);
+
+    /// <summary>
+    /// Whether the device is registered and active. The answer is cached in the grain: a registered device for a
+    /// minute, an unknown one for two seconds (so a device registered a moment ago is admitted soon).
+    /// </summary>
+    Task<bool> IsAdmittedAsync();
+
+    /// <summary>Forgets the cached registration, so the next check reads the registry (after an operator changed it).</summary>
+    Task RefreshRegistrationAsync();
 
     Task<DeviceSnapshot> GetSnapshotAsync();
 }
@@ -24,6 +41,19 @@ public sealed record CommittedFrames(
     [property: Id(3)] DateTimeOffset ReceivedAt,
     [property: Id(4)] string ModelVersion);
 
+/// <summary>The latest health a device reported (TelemetryReported).</summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceHealth(
+    [property: Id(0)] DateTimeOffset ReceivedAt,
+    [property: Id(1)] float FramesPerSecond,
+    [property: Id(2)] float CpuPercent,
+    [property: Id(3)] float RssMb,
+    [property: Id(4)] float? TemperatureC,
+    [property: Id(5)] long OutboxDepth,
+    [property: Id(6)] long FramesDropped,
+    [property: Id(7)] long SourceFailures,
+    [property: Id(8)] string SourceError);
+
 [GenerateSerializer, Immutable]
 public sealed record DeviceSnapshot(
     [property: Id(0)] string DeviceId,
@@ -33,4 +63,7 @@ public sealed record DeviceSnapshot(
     [property: Id(4)] long Detections,
     [property: Id(5)] long Duplicates,
     [property: Id(6)] long MissingSequences,
-    [property: Id(7)] string? ModelVersion);
+    [property: Id(7)] string? ModelVersion,
+    [property: Id(8)] string? CandidateModelVersion = null,
+    [property: Id(9)] DeviceHealth? Health = null,
+    [property: Id(10)] long Messages = 0);

@@ -13,6 +13,16 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<DetectionRecord> Detections => Set<DetectionRecord>();
 
+    public DbSet<ModelVersionRecord> Models => Set<ModelVersionRecord>();
+
+    public DbSet<RolloutRecord> Rollouts => Set<RolloutRecord>();
+
+    public DbSet<HardFrameRecord> HardFrames => Set<HardFrameRecord>();
+
+    public DbSet<VerificationRecord> Verifications => Set<VerificationRecord>();
+
+    public DbSet<TelemetryRecord> Telemetry => Set<TelemetryRecord>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(FleetDbContext).Assembly);
 

@@ -48,6 +48,34 @@ public sealed class SequenceTracker
         Observed++;
     }
 
+    /// <summary>The tracker's whole state, for grain persistence.</summary>
+    public SequenceTrackerState Save() => new()
+    {
+        Highest = Highest,
+        Lowest = _lowest,
+        Observed = Observed,
+        Duplicates = Duplicates,
+        UntrackedMissing = _untrackedMissing,
+        Missing = [.. _missing],
+    };
+
+    /// <summary>A tracker continuing from a saved state.</summary>
+    public static SequenceTracker Restore(SequenceTrackerState? state)
+    {
+        var tracker = new SequenceTracker();
+        if (state is not null)
+        {
+            tracker.Highest = state.Highest;
+            tracker._lowest = state.Lowest;
+            tracker.Observed = state.Observed;
+            tracker.Duplicates = state.Duplicates;
+            tracker._untrackedMissing = state.UntrackedMissing;
+            tracker._missing.UnionWith(state.Missing ?? []);
+        }
+
+        return tracker;
+    }
+
     /// <summary>Duplicates found elsewhere (the database refused an already stored frame).</summary>
     public void CountDuplicates(long count) => Duplicates += count;
 
@@ -64,4 +92,27 @@ public sealed class SequenceTracker
             _missing.Add(s);
         }
     }
+}
+
+/// <summary>What a <see cref="SequenceTracker"/> must keep across grain activations.</summary>
+[GenerateSerializer]
+public sealed class SequenceTrackerState
+{
+    [Id(0)]
+    public long Highest { get; set; }
+
+    [Id(1)]
+    public long Lowest { get; set; }
+
+    [Id(2)]
+    public long Observed { get; set; }
+
+    [Id(3)]
+    public long Duplicates { get; set; }
+
+    [Id(4)]
+    public long UntrackedMissing { get; set; }
+
+    [Id(5)]
+    public long[] Missing { get; set; } = [];
 }

@@ -1,5 +1,6 @@
 using YoloFleet.Cloud.Apis;
 using YoloFleet.Cloud.Extensions;
+using YoloFleet.Cloud.Security;
 
 namespace YoloFleet.Cloud;
 
@@ -16,7 +17,9 @@ public static class CloudHost
 
         builder.AddFleetCloud();
         var app = builder.Build();
+        app.UseOperatorApiKeys();
         app.MapFleetApi();
+        app.MapRegistryApi();
         return app;
     }
 }

@@ -19,10 +19,16 @@ public sealed class CloudOptions : IValidatableObject
 
     public SiloOptions Silo { get; set; } = new();
 
+    public Ingest.RegistryOptions Registry { get; set; } = new();
+
+    public Ingest.RetentionOptions Retention { get; set; } = new();
+
+    public Verification.VerifierOptions Verifier { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         // Data annotations do not descend into nested sections by themselves.
-        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo) })
+        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo), ("Retention", Retention), ("Verifier", Verifier) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
@@ -43,6 +49,9 @@ public sealed class MqttConnectionOptions
     public int Port { get; set; } = 1883;
 
     public string? Username { get; set; }
+
+    /// <summary>TLS to the broker (Cloud:Mqtt:Tls); see Security/SiloBrokerTls.cs and docs/security.md.</summary>
+    public YoloFleet.Cloud.Security.SiloBrokerTlsOptions Tls { get; set; } = new();
 
     public string? Password { get; set; }
 
@@ -85,6 +94,10 @@ public sealed class IngestOptions
 
     [Range(1, 10_000)]
     public int MaxBatchDelayMs { get; set; } = 50;
+
+    /// <summary>Batches written at once, each on its own connection, so collecting and copying overlap the database's merge.</summary>
+    [Range(1, 16)]
+    public int MaxConcurrentWrites { get; set; } = 2;
 
     /// <summary>Frames waiting for the writer; when full, the MQTT receive loop waits (back-pressure), nothing is dropped.</summary>
     [Range(1, 1_000_000)]

@@ -19,6 +19,7 @@ public sealed class BadInputTests : IClassFixture<PostgresDatabase>
     {
         await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
         const string device = "bad-input-01";
+        await fleet.RegisterDeviceAsync(device, CancellationToken.None);
         var topic = Topics.Detections(device);
         await using var client = new MqttTestClient(fleet.BrokerHost, fleet.BrokerPort);
         await client.ConnectAsync();

@@ -79,6 +79,7 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
         await using var outage = new TcpOutageProxy(fleet.BrokerPort);
         var device = "sigkill-" + Guid.NewGuid().ToString("N")[..6];
+        await fleet.RegisterDeviceAsync(device, CancellationToken.None);
         var state = Path.Combine(Path.GetTempPath(), "yf-agent-" + device);
         await using var observer = new MqttTestClient(fleet.BrokerHost, fleet.BrokerPort);
         await observer.ConnectAsync();

@@ -1,11 +1,32 @@
 namespace YoloFleet.Cloud.Data.Entities;
 
-/// <summary>A device known to the cloud. Rows are created by the first committed message of a device.</summary>
+/// <summary>
+/// A device known to the cloud. An operator registers it (POST /api/devices, `yolofleet devices add`); messages from a
+/// device without an active row are counted as unknown-device and dropped.
+/// </summary>
 public sealed class DeviceRecord
 {
     public required string DeviceId { get; set; }
 
-    public DateTimeOffset FirstSeenAt { get; set; }
+    public string DisplayName { get; set; } = "";
 
-    public DateTimeOffset LastSeenAt { get; set; }
+    /// <summary>One of <see cref="DeviceStatus"/>; only active devices are admitted.</summary>
+    public string Status { get; set; } = DeviceStatus.Active;
+
+    public DateTimeOffset RegisteredAt { get; set; }
+
+    /// <summary>When the first frame of this device committed; null until then.</summary>
+    public DateTimeOffset? FirstSeenAt { get; set; }
+
+    public DateTimeOffset? LastSeenAt { get; set; }
+}
+
+public static class DeviceStatus
+{
+    public const string Active = "active";
+
+    /// <summary>Registered, but its messages are dropped (a stolen or retired device).</summary>
+    public const string Disabled = "disabled";
+
+    public static bool IsValid(string status) => status is Active or Disabled;
 }

@@ -11,6 +11,9 @@ internal sealed class DeviceRecordConfiguration : IEntityTypeConfiguration<Devic
         builder.ToTable("devices");
         builder.HasKey(d => d.DeviceId);
         builder.Property(d => d.DeviceId).HasColumnName("device_id").HasMaxLength(64);
+        builder.Property(d => d.DisplayName).HasColumnName("display_name").HasMaxLength(128).HasDefaultValue("");
+        builder.Property(d => d.Status).HasColumnName("status").HasMaxLength(16).HasDefaultValue(DeviceStatus.Active);
+        builder.Property(d => d.RegisteredAt).HasColumnName("registered_at").HasDefaultValueSql("now()");
         builder.Property(d => d.FirstSeenAt).HasColumnName("first_seen_at");
         builder.Property(d => d.LastSeenAt).HasColumnName("last_seen_at");
     }
@@ -35,6 +38,10 @@ internal sealed class FrameRecordConfiguration : IEntityTypeConfiguration<FrameR
         builder.Property(f => f.DetectionCount).HasColumnName("detection_count");
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(f => f.DeviceId);
         builder.HasIndex(f => f.CapturedAt).HasDatabaseName("ix_frames_captured_at");
+
+        // Retention ages frames by the silo's clock (a device with a wrong clock must not lose its rows at once). Rows
+        // arrive in received_at order, which is what BRIN summarises best.
+        builder.HasIndex(f => f.ReceivedAt).HasDatabaseName("ix_frames_received_at_brin").HasMethod("brin");
     }
 }
 
@@ -55,5 +62,8 @@ internal sealed class DetectionRecordConfiguration : IEntityTypeConfiguration<De
         builder.Property(d => d.X2).HasColumnName("x2");
         builder.Property(d => d.Y2).HasColumnName("y2");
         builder.HasOne<FrameRecord>().WithMany().HasForeignKey(d => new { d.DeviceId, d.Sequence }).OnDelete(DeleteBehavior.Cascade);
+
+        // A BRIN index on the time column, not a btree and not partitions: see docs/storage.md for the measurement.
+        builder.HasIndex(d => d.CapturedAt).HasDatabaseName("ix_detections_captured_at_brin").HasMethod("brin");
     }
 }

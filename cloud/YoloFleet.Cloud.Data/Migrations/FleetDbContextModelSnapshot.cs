@@ -67,6 +67,11 @@ namespace YoloFleet.Cloud.Data.Migrations
 
                     b.HasKey("DeviceId", "Sequence", "Index");
 
+                    b.HasIndex("CapturedAt")
+                        .HasDatabaseName("ix_detections_captured_at_brin");
+
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("CapturedAt"), "brin");
+
                     b.ToTable("detections", (string)null);
                 });
 
@@ -77,13 +82,35 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("character varying(64)")
                         .HasColumnName("device_id");
 
-                    b.Property<DateTimeOffset>("FirstSeenAt")
+                    b.Property<string>("DisplayName")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasDefaultValue("")
+                        .HasColumnName("display_name");
+
+                    b.Property<DateTimeOffset?>("FirstSeenAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("first_seen_at");
 
-                    b.Property<DateTimeOffset>("LastSeenAt")
+                    b.Property<DateTimeOffset?>("LastSeenAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("last_seen_at");
+
+                    b.Property<DateTimeOffset>("RegisteredAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("registered_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasDefaultValue("active")
+                        .HasColumnName("status");
 
                     b.HasKey("DeviceId");
 
@@ -148,7 +175,362 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.HasIndex("CapturedAt")
                         .HasDatabaseName("ix_frames_captured_at");
 
+                    b.HasIndex("ReceivedAt")
+                        .HasDatabaseName("ix_frames_received_at_brin");
+
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("ReceivedAt"), "brin");
+
                     b.ToTable("frames", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.HardFrameRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.Property<DateTimeOffset>("CapturedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("captured_at");
+
+                    b.Property<long>("DetectionsSequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("detections_sequence");
+
+                    b.Property<string>("EdgeDetectionsJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("edge_detections");
+
+                    b.Property<byte[]>("Jpeg")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("jpeg");
+
+                    b.Property<string>("ModelVersion")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model_version");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("received_at");
+
+                    b.HasKey("DeviceId", "Sequence");
+
+                    b.HasIndex("ReceivedAt")
+                        .HasDatabaseName("ix_hard_frames_received_at");
+
+                    b.ToTable("hard_frames", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelVersionRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<string>("Format")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("format");
+
+                    b.Property<string>("ManifestJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("manifest");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("sha256")
+                        .IsFixedLength();
+
+                    b.Property<byte[]>("Signature")
+                        .HasColumnType("bytea")
+                        .HasColumnName("signature");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("size_bytes");
+
+                    b.Property<string>("Version")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name", "Version")
+                        .IsUnique()
+                        .HasDatabaseName("ux_models_name_version");
+
+                    b.ToTable("models", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_models_format", "format IN ('int8', 'fp32')");
+                        });
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Cohort")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("cohort");
+
+                    b.Property<DateTimeOffset?>("CompletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("completed_at");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<long>("ModelVersionId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("model_version_id");
+
+                    b.Property<int>("Percent")
+                        .HasColumnType("integer")
+                        .HasColumnName("percent");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ModelVersionId");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_rollouts_state");
+
+                    b.ToTable("rollouts", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_rollouts_percent", "percent BETWEEN 0 AND 100");
+                        });
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.TelemetryRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.Property<float>("CpuPercent")
+                        .HasColumnType("real")
+                        .HasColumnName("cpu_percent");
+
+                    b.Property<long>("FramesDropped")
+                        .HasColumnType("bigint")
+                        .HasColumnName("frames_dropped");
+
+                    b.Property<float>("FramesPerSecond")
+                        .HasColumnType("real")
+                        .HasColumnName("frames_per_second");
+
+                    b.Property<string>("ModelVersion")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model_version");
+
+                    b.Property<long>("OutboxDepth")
+                        .HasColumnType("bigint")
+                        .HasColumnName("outbox_depth");
+
+                    b.Property<long>("OutboxEvicted")
+                        .HasColumnType("bigint")
+                        .HasColumnName("outbox_evicted");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("received_at");
+
+                    b.Property<float>("RssMb")
+                        .HasColumnType("real")
+                        .HasColumnName("rss_mb");
+
+                    b.Property<DateTimeOffset>("SentAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("sent_at");
+
+                    b.Property<string>("SourceError")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)")
+                        .HasColumnName("source_error");
+
+                    b.Property<long>("SourceFailures")
+                        .HasColumnType("bigint")
+                        .HasColumnName("source_failures");
+
+                    b.Property<string>("StagesJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("stages");
+
+                    b.Property<float?>("TemperatureC")
+                        .HasColumnType("real")
+                        .HasColumnName("temperature_c");
+
+                    b.Property<int?>("ThrottledFlags")
+                        .HasColumnType("integer")
+                        .HasColumnName("throttled_flags");
+
+                    b.HasKey("DeviceId", "Sequence");
+
+                    b.HasIndex("ReceivedAt")
+                        .HasDatabaseName("ix_telemetry_received_at");
+
+                    b.ToTable("telemetry", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.VerificationRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.PrimitiveCollection<int[]>("CalibrationCount")
+                        .IsRequired()
+                        .HasColumnType("integer[]")
+                        .HasColumnName("calibration_count");
+
+                    b.PrimitiveCollection<float[]>("CalibrationEdgeSum")
+                        .IsRequired()
+                        .HasColumnType("real[]")
+                        .HasColumnName("calibration_edge_sum");
+
+                    b.PrimitiveCollection<float[]>("CalibrationReferenceSum")
+                        .IsRequired()
+                        .HasColumnType("real[]")
+                        .HasColumnName("calibration_reference_sum");
+
+                    b.Property<DateTimeOffset>("CapturedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("captured_at");
+
+                    b.Property<int>("EdgeBoxes")
+                        .HasColumnType("integer")
+                        .HasColumnName("edge_boxes");
+
+                    b.Property<int>("Matched")
+                        .HasColumnType("integer")
+                        .HasColumnName("matched");
+
+                    b.Property<float>("MeanIou")
+                        .HasColumnType("real")
+                        .HasColumnName("mean_iou");
+
+                    b.PrimitiveCollection<int[]>("MissedClasses")
+                        .IsRequired()
+                        .HasColumnType("integer[]")
+                        .HasColumnName("missed_classes");
+
+                    b.Property<string>("ModelVersion")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model_version");
+
+                    b.Property<float>("Precision")
+                        .HasColumnType("real")
+                        .HasColumnName("precision");
+
+                    b.Property<float>("Recall")
+                        .HasColumnType("real")
+                        .HasColumnName("recall");
+
+                    b.Property<int>("ReferenceBoxes")
+                        .HasColumnType("integer")
+                        .HasColumnName("reference_boxes");
+
+                    b.Property<DateTimeOffset>("VerifiedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("verified_at");
+
+                    b.Property<string>("VerifierModel")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("verifier_model");
+
+                    b.Property<float>("VerifyMs")
+                        .HasColumnType("real")
+                        .HasColumnName("verify_ms");
+
+                    b.HasKey("DeviceId", "Sequence");
+
+                    b.HasIndex("VerifiedAt")
+                        .HasDatabaseName("ix_verifications_verified_at");
+
+                    b.HasIndex("ModelVersion", "VerifiedAt")
+                        .HasDatabaseName("ix_verifications_model_version_verified_at");
+
+                    b.ToTable("verifications", (string)null);
                 });
 
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DetectionRecord", b =>
@@ -165,6 +547,42 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
                         .WithMany()
                         .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.HardFrameRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVersionRecord", null)
+                        .WithMany()
+                        .HasForeignKey("ModelVersionId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.TelemetryRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.VerificationRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.HardFrameRecord", null)
+                        .WithOne()
+                        .HasForeignKey("YoloFleet.Cloud.Data.Entities.VerificationRecord", "DeviceId", "Sequence")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using YoloFleet.Cloud.Abstractions;
 using YoloFleet.Cloud.Ingest;
+using YoloFleet.Cloud.Security;
 using YoloFleet.Contracts;
 
 namespace YoloFleet.Cloud.Apis;
@@ -14,6 +15,7 @@ public static class FleetApi
 
         var api = app.MapGroup("/api");
         api.MapGet("/ingest/stats", (IngestCounters counters) => TypedResults.Ok(counters.Snapshot()));
+        api.MapGet("/security/stats", (SecurityCounters counters) => TypedResults.Ok(counters.Snapshot()));
         api.MapGet("/devices/{deviceId}", GetDeviceAsync);
         return app;
     }

@@ -6,6 +6,7 @@ using StackExchange.Redis;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Mqtt;
+using YoloFleet.Cloud.Security;
 
 namespace YoloFleet.Cloud.Extensions;
 
@@ -20,12 +21,14 @@ public static class Extensions
             .ValidateOnStart();
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<CloudOptions>>().Value);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.AddFleetSecurity();
 
         var options = builder.Configuration.GetSection(CloudOptions.Section).Get<CloudOptions>() ?? new CloudOptions();
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.Database));
         builder.Services.AddSingleton<FrameBatchWriter>();
         builder.Services.AddSingleton<IngestCounters>();
         builder.Services.AddSingleton<FrameIngestQueue>();
+        builder.Services.AddFleetStorage();
 
         // Hosted services start in registration order: the broker before anything that connects to it.
         builder.Services.AddSingleton<EmbeddedBrokerService>();
@@ -33,6 +36,7 @@ public static class Extensions
 
         builder.UseOrleans(silo =>
         {
+            silo.AddDeviceGrainStorage(options);
             if (options.Silo.Clustering == ClusteringMode.Redis)
             {
                 // Membership in a shared durable store: see docs/architecture.md for why Redis.

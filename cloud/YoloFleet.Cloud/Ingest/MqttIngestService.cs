@@ -3,7 +3,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
-using YoloFleet.Cloud.Abstractions;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
@@ -19,7 +18,8 @@ public sealed partial class MqttIngestService(
     CloudOptions options,
     FrameIngestQueue queue,
     IngestCounters counters,
-    IGrainFactory grains,
+    DeviceAdmission admission,
+    UpstreamStorage upstream,
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
@@ -150,6 +150,7 @@ public sealed partial class MqttIngestService(
             builder = builder.WithCredentials(options.Mqtt.Username, options.Mqtt.Password);
         }
 
+        builder = YoloFleet.Cloud.Security.SiloBrokerTls.Apply(builder, options.Mqtt.Tls, options.Mqtt.Host);
         var connected = await client.ConnectAsync(builder.Build(), cancellationToken);
         if (connected.ResultCode != MqttClientConnectResultCode.Success)
         {
@@ -214,18 +215,27 @@ public sealed partial class MqttIngestService(
                     return Reject(rejection!.Reason, message.Topic, rejection.Detail);
                 }
 
+                if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+                {
+                    return RejectUnknown(deviceId, message.Topic);
+                }
+
                 var pending = await queue.EnqueueAsync(ToRow(detections, time.GetUtcNow()), cancellationToken);
                 return pending.Committed;
 
             case Topics.HardFramesKind:
-                // Validated and counted here; storing them and running the FP32 verifier on them comes with the verifier.
+                // Stored (JPEG and the edge's boxes), then queued for the FP32 verifier; acknowledged after the commit.
                 if (!WireDecoder.TryDecodeHardFrame(deviceId, payload, out var hardFrame, out var hardRejection))
                 {
                     return Reject(hardRejection!.Reason, message.Topic, hardRejection.Detail);
                 }
 
-                await RecordSequenceAsync(deviceId, hardFrame.Envelope.Sequence);
-                return Task.CompletedTask;
+                if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+                {
+                    return RejectUnknown(deviceId, message.Topic);
+                }
+
+                return upstream.StoreHardFrameAsync(ToHardFrameRow(hardFrame, time.GetUtcNow()), cancellationToken);
 
             case Topics.TelemetryKind:
                 if (!WireDecoder.TryDecodeTelemetry(deviceId, payload, out var telemetry, out var telemetryRejection))
@@ -233,17 +243,20 @@ public sealed partial class MqttIngestService(
                     return Reject(telemetryRejection!.Reason, message.Topic, telemetryRejection.Detail);
                 }
 
-                await RecordSequenceAsync(deviceId, telemetry.Envelope.Sequence);
-                return Task.CompletedTask;
+                if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+                {
+                    return RejectUnknown(deviceId, message.Topic);
+                }
+
+                return upstream.StoreTelemetryAsync(ToTelemetryRow(telemetry, time.GetUtcNow()), cancellationToken);
 
             default:
                 return Task.CompletedTask;
         }
     }
 
-    /// <summary>Sequence accounting spans every upstream topic of a device, not only the stored frames.</summary>
-    private Task RecordSequenceAsync(string deviceId, ulong sequence) =>
-        grains.GetGrain<IDeviceGrain>(deviceId).RecordMessageAsync((long)sequence, time.GetUtcNow());
+    private Task RejectUnknown(string deviceId, string topic) =>
+        Reject(RejectReason.UnknownDevice, topic, $"device '{deviceId}' is not registered (POST /api/devices or `yolofleet devices add`)");
 
     private Task Reject(RejectReason reason, string topic, string detail)
     {
@@ -290,6 +303,57 @@ public sealed partial class MqttIngestService(
             message.FrameRef,
             boxes);
     }
+
+    internal static HardFrameRow ToHardFrameRow(HardFrameUploaded message, DateTimeOffset receivedAt)
+    {
+        var boxes = new DetectionRow[message.Detections.Count];
+        for (var i = 0; i < boxes.Length; i++)
+        {
+            var d = message.Detections[i];
+            boxes[i] = new DetectionRow((short)d.ClassId, d.Score, d.X1, d.Y1, d.X2, d.Y2);
+        }
+
+        return new HardFrameRow(
+            message.Envelope.DeviceId,
+            (long)message.Envelope.Sequence,
+            (long)message.DetectionsSequence,
+            DateTimeOffset.FromUnixTimeMilliseconds(message.CapturedAtUnixMs),
+            receivedAt,
+            message.ModelVersion,
+            // Free text from the device; the column is bounded, and a row that can never commit would never be acknowledged.
+            Bounded(message.Reason, 32),
+            message.Jpeg.Memory,
+            boxes);
+    }
+
+    internal static TelemetryRow ToTelemetryRow(TelemetryReported message, DateTimeOffset receivedAt)
+    {
+        var stages = new StageLatencyRow[message.Stages.Count];
+        for (var i = 0; i < stages.Length; i++)
+        {
+            stages[i] = new StageLatencyRow(message.Stages[i].Stage, message.Stages[i].P50Ms, message.Stages[i].P95Ms);
+        }
+
+        return new TelemetryRow(
+            message.Envelope.DeviceId,
+            (long)message.Envelope.Sequence,
+            DateTimeOffset.FromUnixTimeMilliseconds(message.Envelope.SentAtUnixMs),
+            receivedAt,
+            message.FramesPerSecond,
+            message.CpuPercent,
+            message.RssMb,
+            message.HasTemperatureC ? message.TemperatureC : null,
+            message.HasThrottledFlags ? (int)message.ThrottledFlags : null,
+            (long)message.OutboxDepth,
+            (long)message.OutboxEvicted,
+            (long)message.FramesDropped,
+            (long)message.SourceFailures,
+            Bounded(message.SourceError, 512),
+            message.ModelVersion,
+            stages);
+    }
+
+    private static string Bounded(string text, int maxLength) => text.Length <= maxLength ? text : text[..maxLength];
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Ingest subscribed at {Host}:{Port} ({Mode} subscription, session present: {SessionPresent})")]
     private partial void LogSubscribed(string host, int port, string mode, bool sessionPresent);

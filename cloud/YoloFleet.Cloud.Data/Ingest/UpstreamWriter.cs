@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace YoloFleet.Cloud.Data.Ingest;
+
+/// <summary>
+/// Stores hard frames and telemetry, one row per message, idempotently: (device_id, sequence) is the key, so a
+/// redelivered message inserts nothing and reports false. Both are low-volume (a few per device per minute), so a
+/// plain INSERT per message is enough; detections, the high-volume stream, go through <see cref="FrameBatchWriter"/>.
+/// </summary>
+public sealed class UpstreamWriter(NpgsqlDataSource dataSource)
+{
+    /// <summary>Returns true when the hard frame was new, false when it was already stored.</summary>
+    public async Task<bool> InsertHardFrameAsync(HardFrameRow row, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO hard_frames (device_id, sequence, detections_sequence, captured_at, received_at, model_version, reason, jpeg, edge_detections)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (device_id, sequence) DO NOTHING
+            """);
+        command.Parameters.AddWithValue(row.DeviceId);
+        command.Parameters.AddWithValue(row.Sequence);
+        command.Parameters.AddWithValue(row.DetectionsSequence);
+        command.Parameters.AddWithValue(row.CapturedAt.UtcDateTime);
+        command.Parameters.AddWithValue(row.ReceivedAt.UtcDateTime);
+        command.Parameters.AddWithValue(row.ModelVersion);
+        command.Parameters.AddWithValue(row.Reason);
+        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = row.Jpeg });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = DetectionsJson(row.EdgeDetections) });
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>Returns true when the report was new, false when it was already stored.</summary>
+    public async Task<bool> InsertTelemetryAsync(TelemetryRow row, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO telemetry (device_id, sequence, sent_at, received_at, frames_per_second, cpu_percent, rss_mb, temperature_c,
+                                   throttled_flags, outbox_depth, outbox_evicted, frames_dropped, source_failures, source_error,
+                                   model_version, stages)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            ON CONFLICT (device_id, sequence) DO NOTHING
+            """);
+        var p = command.Parameters;
+        p.AddWithValue(row.DeviceId);
+        p.AddWithValue(row.Sequence);
+        p.AddWithValue(row.SentAt.UtcDateTime);
+        p.AddWithValue(row.ReceivedAt.UtcDateTime);
+        p.AddWithValue(row.FramesPerSecond);
+        p.AddWithValue(row.CpuPercent);
+        p.AddWithValue(row.RssMb);
+        p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Real, Value = (object?)row.TemperatureC ?? DBNull.Value });
+        p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = (object?)row.ThrottledFlags ?? DBNull.Value });
+        p.AddWithValue(row.OutboxDepth);
+        p.AddWithValue(row.OutboxEvicted);
+        p.AddWithValue(row.FramesDropped);
+        p.AddWithValue(row.SourceFailures);
+        p.AddWithValue(row.SourceError);
+        p.AddWithValue(row.ModelVersion);
+        p.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+            Value = JsonSerializer.Serialize(row.Stages.Select(s => new { stage = s.Stage, p50 = s.P50Ms, p95 = s.P95Ms })),
+        });
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>Boxes as a compact JSON array: [{"c":0,"s":0.9,"x1":..,"y1":..,"x2":..,"y2":..}].</summary>
+    public static string DetectionsJson(IEnumerable<DetectionRow> detections) =>
+        JsonSerializer.Serialize(detections.Select(d => new { c = d.ClassId, s = d.Score, x1 = d.X1, y1 = d.Y1, x2 = d.X2, y2 = d.Y2 }));
+}

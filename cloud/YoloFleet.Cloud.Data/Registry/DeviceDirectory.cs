@@ -1,0 +1,69 @@
+using Npgsql;
+using YoloFleet.Cloud.Data.Entities;
+
+namespace YoloFleet.Cloud.Data.Registry;
+
+/// <summary>A registered device as operators see it.</summary>
+public sealed record RegisteredDevice(
+    string DeviceId, string DisplayName, string Status, DateTimeOffset RegisteredAt, DateTimeOffset? FirstSeenAt, DateTimeOffset? LastSeenAt);
+
+/// <summary>The device registry in PostgreSQL (table devices): register, look up, list.</summary>
+public sealed class DeviceDirectory(NpgsqlDataSource dataSource)
+{
+    private const string Columns = "device_id, display_name, status, registered_at, first_seen_at, last_seen_at";
+
+    /// <summary>
+    /// Registers a device, or updates its display name and status when it exists (registered_at is kept). Returns the row.
+    /// </summary>
+    /// <exception cref="ArgumentException">The status is not one of <see cref="DeviceStatus"/>.</exception>
+    public async Task<RegisteredDevice> RegisterAsync(
+        string deviceId, string displayName, string status = DeviceStatus.Active, CancellationToken cancellationToken = default)
+    {
+        if (!DeviceStatus.IsValid(status))
+        {
+            throw new ArgumentException($"Device status '{status}' is not one of: {DeviceStatus.Active}, {DeviceStatus.Disabled}.", nameof(status));
+        }
+
+        await using var command = dataSource.CreateCommand($"""
+            INSERT INTO devices (device_id, display_name, status, registered_at) VALUES ($1, $2, $3, now())
+            ON CONFLICT (device_id) DO UPDATE SET display_name = EXCLUDED.display_name, status = EXCLUDED.status
+            RETURNING {Columns}
+            """);
+        command.Parameters.AddWithValue(deviceId);
+        command.Parameters.AddWithValue(displayName);
+        command.Parameters.AddWithValue(status);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return Read(reader);
+    }
+
+    public async Task<RegisteredDevice?> FindAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM devices WHERE device_id = $1");
+        command.Parameters.AddWithValue(deviceId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+    }
+
+    public async Task<IReadOnlyList<RegisteredDevice>> ListAsync(int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM devices ORDER BY device_id LIMIT $1");
+        command.Parameters.AddWithValue(limit);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var devices = new List<RegisteredDevice>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            devices.Add(Read(reader));
+        }
+
+        return devices;
+    }
+
+    private static RegisteredDevice Read(NpgsqlDataReader r) => new(
+        r.GetString(0),
+        r.GetString(1),
+        r.GetString(2),
+        r.GetFieldValue<DateTimeOffset>(3),
+        r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
+        r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5));
+}

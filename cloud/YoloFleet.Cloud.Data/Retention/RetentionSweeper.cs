@@ -1,0 +1,73 @@
+using Npgsql;
+
+namespace YoloFleet.Cloud.Data.Retention;
+
+/// <summary>The time-series tables that retention applies to, each with the column that ages it.</summary>
+public enum RetainedTable
+{
+    /// <summary>
+    /// frames, by received_at (the silo's clock, never the device's); their detections go with them (ON DELETE CASCADE),
+    /// so a frame and its boxes never outlive each other.
+    /// </summary>
+    Frames,
+
+    /// <summary>hard_frames, by received_at; their verifications go with them.</summary>
+    HardFrames,
+
+    /// <summary>verifications, by verified_at.</summary>
+    Verifications,
+
+    /// <summary>telemetry, by received_at.</summary>
+    Telemetry,
+}
+
+/// <summary>
+/// Deletes rows older than a cut-off in bounded batches (one short transaction each), so retention never holds long
+/// locks or bloats one transaction on a large table, and ingest keeps running beside it.
+/// </summary>
+public sealed class RetentionSweeper(NpgsqlDataSource dataSource)
+{
+    public static (string Table, string Column) Describe(RetainedTable table) => table switch
+    {
+        RetainedTable.Frames => ("frames", "received_at"),
+        RetainedTable.HardFrames => ("hard_frames", "received_at"),
+        RetainedTable.Verifications => ("verifications", "verified_at"),
+        RetainedTable.Telemetry => ("telemetry", "received_at"),
+        _ => throw new ArgumentOutOfRangeException(nameof(table), table, "not a retained table"),
+    };
+
+    /// <summary>Deletes at most <paramref name="batchSize"/> rows older than <paramref name="olderThan"/>; returns how many.</summary>
+    public async Task<int> DeleteBatchAsync(RetainedTable table, DateTimeOffset olderThan, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var (name, column) = Describe(table);
+
+        // ctid picks the physical rows found by the bounded scan; no key list has to travel to the client and back.
+        await using var command = dataSource.CreateCommand(
+            $"DELETE FROM {name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {name} WHERE {column} < $1 LIMIT $2))");
+        command.Parameters.AddWithValue(olderThan.UtcDateTime);
+        command.Parameters.AddWithValue(batchSize);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Deletes batches until no old rows are left or <paramref name="maxBatches"/> ran (the caller comes back later);
+    /// returns the rows deleted.
+    /// </summary>
+    public async Task<long> SweepAsync(
+        RetainedTable table, DateTimeOffset olderThan, int batchSize, int maxBatches, CancellationToken cancellationToken = default)
+    {
+        long total = 0;
+        for (var i = 0; i < maxBatches; i++)
+        {
+            var deleted = await DeleteBatchAsync(table, olderThan, batchSize, cancellationToken);
+            total += deleted;
+            if (deleted < batchSize)
+            {
+                break;
+            }
+        }
+
+        return total;
+    }
+}

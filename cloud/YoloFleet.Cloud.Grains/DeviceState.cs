@@ -1,0 +1,36 @@
+using YoloFleet.Cloud.Abstractions;
+
+namespace YoloFleet.Cloud.Grains;
+
+/// <summary>
+/// The device grain's durable state: hot per-device facts only (last seen, models, health, counters, sequence
+/// accounting). Registration and history live in PostgreSQL.
+/// </summary>
+[GenerateSerializer]
+public sealed class DeviceState
+{
+    [Id(0)]
+    public DateTimeOffset? LastSeenAt { get; set; }
+
+    [Id(1)]
+    public long Frames { get; set; }
+
+    [Id(2)]
+    public long Detections { get; set; }
+
+    [Id(3)]
+    public string? ModelVersion { get; set; }
+
+    [Id(4)]
+    public string? CandidateModelVersion { get; set; }
+
+    [Id(5)]
+    public DeviceHealth? Health { get; set; }
+
+    [Id(6)]
+    public SequenceTrackerState Sequences { get; set; } = new();
+
+    /// <summary>Upstream messages of every kind recorded.</summary>
+    [Id(7)]
+    public long Messages { get; set; }
+}
