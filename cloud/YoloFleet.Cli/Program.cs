@@ -5,8 +5,14 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
 {
     DemoVerb.Create(),
     DatabaseVerb.Create(),
+    DevicesVerb.Create(),
+    VerifyBenchVerb.Create(),
     EvalVerb.Create(),
     BenchVerb.Create(),
     DetectVerb.Create(),
+    QuantizeVerb.Create(),
+    ApiKeyVerb.Create(),
+    IngestBenchVerb.Create(),
+    SiloVerb.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -129,7 +129,15 @@ public sealed class DeviceGrain(
     {
         state.State.Sequences = _sequences.Save();
         _dirty = false;
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            _dirty = true; // Try again at the next tick.
+            throw;
+        }
     }
 
     private bool Seen(DateTimeOffset receivedAt)

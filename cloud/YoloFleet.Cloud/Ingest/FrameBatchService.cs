@@ -23,8 +23,11 @@ public sealed partial class FrameBatchService(
     {
         var maxFrames = options.Ingest.MaxBatchFrames;
         var maxDelay = TimeSpan.FromMilliseconds(options.Ingest.MaxBatchDelayMs);
+
+        // Batches in flight at once: while PostgreSQL merges one, the next is collected and copied. Acknowledgements stay
+        // in receive order whatever order batches commit in (MqttIngestService waits for each message's own commit).
+        var writes = new Queue<Task>();
         var batch = new List<PendingFrame>(maxFrames);
-        var rows = new List<FrameRow>(maxFrames);
         try
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
@@ -59,21 +62,13 @@ public sealed partial class FrameBatchService(
                     }
                 }
 
-                rows.Clear();
-                foreach (var p in batch)
+                if (writes.Count >= options.Ingest.MaxConcurrentWrites)
                 {
-                    rows.Add(p.Row);
+                    await writes.Dequeue();
                 }
 
-                var result = await WriteWithRetryAsync(rows, stoppingToken);
-                counters.Committed(result.Inserted.Count, result.Duplicates, result.DetectionsInserted);
-                foreach (var p in batch)
-                {
-                    p.MarkCommitted();
-                }
-
-                await NotifyGrainsAsync(rows, result);
-                batch.Clear();
+                writes.Enqueue(WriteBatchAsync(batch, stoppingToken));
+                batch = new List<PendingFrame>(maxFrames);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -91,7 +86,48 @@ public sealed partial class FrameBatchService(
             {
                 left.MarkAbandoned();
             }
+
+            await Task.WhenAll(writes);
         }
+    }
+
+    /// <summary>Writes one batch until it commits (or the silo stops), then releases its messages' acknowledgements.</summary>
+    private async Task WriteBatchAsync(List<PendingFrame> batch, CancellationToken stoppingToken)
+    {
+        var rows = new List<FrameRow>(batch.Count);
+        foreach (var p in batch)
+        {
+            rows.Add(p.Row);
+        }
+
+        BatchWriteResult result;
+        try
+        {
+            result = await WriteWithRetryAsync(rows, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            foreach (var p in batch)
+            {
+                p.MarkAbandoned();
+            }
+
+            return;
+        }
+
+        counters.Committed(result.Inserted.Count, result.Duplicates, result.DetectionsInserted);
+        var committedAt = time.GetUtcNow();
+        foreach (var row in rows)
+        {
+            counters.CaptureToCommit(committedAt - row.CapturedAt);
+        }
+
+        foreach (var p in batch)
+        {
+            p.MarkCommitted();
+        }
+
+        await NotifyGrainsAsync(rows, result);
     }
 
     private async Task<BatchWriteResult> WriteWithRetryAsync(List<FrameRow> rows, CancellationToken stoppingToken)

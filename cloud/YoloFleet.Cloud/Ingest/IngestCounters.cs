@@ -18,6 +18,7 @@ public sealed class IngestCounters : IDisposable
     private readonly Counter<long> _committedCounter;
     private readonly ConcurrentDictionary<RejectReason, long> _rejected = new();
     private readonly ConcurrentDictionary<string, long> _receivedByKind = new(StringComparer.Ordinal);
+    private readonly LatencyHistogram _captureToCommit = new();
     private long _framesCommitted;
     private long _detectionsCommitted;
     private long _duplicates;
@@ -54,6 +55,9 @@ public sealed class IngestCounters : IDisposable
 
     public void WriteFailed() => Interlocked.Increment(ref _writeFailures);
 
+    /// <summary>From the frame's capture on the device to its commit here (device and silo clocks, so skew shows too).</summary>
+    public void CaptureToCommit(TimeSpan latency) => _captureToCommit.Record(latency.TotalMilliseconds);
+
     public long RejectedCount(RejectReason reason) => _rejected.TryGetValue(reason, out var n) ? n : 0;
 
     public IngestStats Snapshot() => new(
@@ -63,7 +67,8 @@ public sealed class IngestCounters : IDisposable
         Interlocked.Read(ref _duplicates),
         Interlocked.Read(ref _batches),
         Interlocked.Read(ref _writeFailures),
-        _rejected.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value, StringComparer.Ordinal));
+        _rejected.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value, StringComparer.Ordinal),
+        _captureToCommit.Snapshot());
 
     public void Dispose() => _meter.Dispose();
 }
@@ -75,4 +80,9 @@ public sealed record IngestStats(
     long Duplicates,
     long Batches,
     long WriteFailures,
-    IReadOnlyDictionary<string, long> RejectedByReason);
+    IReadOnlyDictionary<string, long> RejectedByReason,
+    long[] CaptureToCommitBuckets)
+{
+    /// <summary>95th percentile of capture-to-commit latency in ms (upper bound of its <see cref="LatencyHistogram"/> bucket).</summary>
+    public double? CaptureToCommitP95Ms => LatencyHistogram.Percentile(CaptureToCommitBuckets, 0.95);
+}

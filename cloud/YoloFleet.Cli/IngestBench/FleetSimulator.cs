@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using MQTTnet;
+using MQTTnet.Protocol;
+using YoloFleet.Contracts;
+using YoloFleet.Contracts.Wire;
+
+namespace YoloFleet.Cli.IngestBench;
+
+/// <summary>
+/// Simulated devices, each with its own MQTT 5 connection, publishing one detections message per frame at QoS 1 on its
+/// own topic and sequence, paced to a fleet-wide rate. The capture timestamp is the publish time, so the silos'
+/// capture-to-commit histogram measures publish-to-commit.
+/// </summary>
+internal sealed class FleetSimulator : IAsyncDisposable
+{
+    private readonly SimulatedDevice[] _devices;
+    private readonly string _host;
+    private readonly int _port;
+
+    public FleetSimulator(int devices, string host, int port)
+    {
+        _host = host;
+        _port = port;
+        _devices = new SimulatedDevice[devices];
+        for (var i = 0; i < devices; i++)
+        {
+            _devices[i] = new SimulatedDevice(DeviceId(i));
+        }
+    }
+
+    public static string DeviceId(int index) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"bench-{index:D5}");
+
+    /// <summary>Frames the broker acknowledged, over all devices.</summary>
+    public long FramesAcknowledged => _devices.Sum(d => Interlocked.Read(ref d.Acknowledged));
+
+    /// <summary>Publishes the broker did not acknowledge with success (each retried until it did).</summary>
+    public long PublishRetries => _devices.Sum(d => Interlocked.Read(ref d.Retries));
+
+    /// <summary>Frames that went out later than their slot by more than one frame interval.</summary>
+    public long LateFrames => _devices.Sum(d => Interlocked.Read(ref d.Late));
+
+    public async Task ConnectAsync(Action<int> onConnected, CancellationToken cancellationToken)
+    {
+        var connected = 0;
+        await Parallel.ForEachAsync(_devices, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (device, token) =>
+        {
+            device.Client = new MqttClientFactory().CreateMqttClient();
+            var options = new MqttClientOptionsBuilder()
+                .WithTcpServer(_host, _port)
+                .WithClientId("yolofleet-bench-" + device.Id)
+                .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+                .WithCleanStart(true)
+                .WithTimeout(TimeSpan.FromSeconds(30))
+                .Build();
+            var result = await device.Client.ConnectAsync(options, token);
+            if (result.ResultCode != MqttClientConnectResultCode.Success)
+            {
+                throw new InvalidOperationException($"The broker refused simulated device {device.Id}: {result.ResultCode} {result.ReasonString}");
+            }
+
+            onConnected(Interlocked.Increment(ref connected));
+        });
+    }
+
+    /// <summary>
+    /// Publishes until <paramref name="until"/>: every device sends <paramref name="framesPerSecondPerDevice"/> frames a
+    /// second with <paramref name="detectionsPerFrame"/> boxes each, waiting for each PUBACK before its next frame.
+    /// </summary>
+    public Task RunAsync(double framesPerSecondPerDevice, int detectionsPerFrame, DateTime until, CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(1 / framesPerSecondPerDevice);
+        var start = Stopwatch.GetTimestamp();
+        var loops = new Task[_devices.Length];
+        for (var i = 0; i < _devices.Length; i++)
+        {
+            // Spread the devices' first frames over one interval, as real cameras are not in phase.
+            var offset = interval * ((double)i / _devices.Length);
+            loops[i] = PublishLoopAsync(_devices[i], start, offset, interval, detectionsPerFrame, until, cancellationToken);
+        }
+
+        return Task.WhenAll(loops);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var device in _devices)
+        {
+            if (device.Client is { } client)
+            {
+                try
+                {
+                    await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // The broker may already be gone.
+                }
+
+                client.Dispose();
+            }
+        }
+    }
+
+    private static async Task PublishLoopAsync(
+        SimulatedDevice device, long start, TimeSpan offset, TimeSpan interval, int detectionsPerFrame, DateTime until, CancellationToken cancellationToken)
+    {
+        var random = new Random(device.Id.GetHashCode(StringComparison.Ordinal));
+        var topic = Topics.Detections(device.Id);
+        for (long frame = 0; DateTime.UtcNow < until; frame++)
+        {
+            var due = offset + (interval * frame);
+            var wait = due - Stopwatch.GetElapsedTime(start);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, cancellationToken);
+            }
+            else if (-wait > interval)
+            {
+                Interlocked.Increment(ref device.Late);
+            }
+
+            var sequence = (ulong)frame + 1;
+            while (true)
+            {
+                var payload = Frame(device.Id, sequence, detectionsPerFrame, random);
+                var message = new MqttApplicationMessageBuilder()
+                    .WithTopic(topic)
+                    .WithPayload(payload)
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                    .WithContentType(SchemaVersions.ContentType)
+                    .Build();
+                var result = await device.Client!.PublishAsync(message, cancellationToken);
+                if (result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers)
+                {
+                    break;
+                }
+
+                Interlocked.Increment(ref device.Retries);
+                await Task.Delay(100, cancellationToken);
+            }
+
+            Interlocked.Increment(ref device.Acknowledged);
+        }
+    }
+
+    private static byte[] Frame(string deviceId, ulong sequence, int detections, Random random)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var message = new DetectionsPublished
+        {
+            Envelope = new Envelope { SchemaVersion = SchemaVersions.Current, DeviceId = deviceId, Sequence = sequence, SentAtUnixMs = now },
+            CapturedAtUnixMs = now,
+            ModelVersion = "bench-int8-1",
+            FrameWidth = 1280,
+            FrameHeight = 720,
+            InferenceMs = 40f,
+            FrameRef = "bench",
+        };
+        for (var i = 0; i < detections; i++)
+        {
+            var x = random.NextSingle() * 1200;
+            var y = random.NextSingle() * 640;
+            message.Detections.Add(new Detection
+            {
+                ClassId = (uint)random.Next(80),
+                Score = 0.25f + (random.NextSingle() * 0.75f),
+                X1 = x,
+                Y1 = y,
+                X2 = x + 10 + (random.NextSingle() * 70),
+                Y2 = y + 10 + (random.NextSingle() * 70),
+            });
+        }
+
+        return message.ToByteArray();
+    }
+
+    private sealed class SimulatedDevice(string id)
+    {
+        public string Id { get; } = id;
+
+        public IMqttClient? Client { get; set; }
+
+        public long Acknowledged;
+        public long Retries;
+        public long Late;
+    }
+}
