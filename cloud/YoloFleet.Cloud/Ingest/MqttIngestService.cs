@@ -25,6 +25,8 @@ public sealed partial class MqttIngestService(
 {
     private static readonly string[] UpstreamKinds = [Topics.DetectionsKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind];
 
+    private const int ReceiveSocketBufferBytes = 4 * 1024 * 1024;
+
     private readonly string _clientId = options.Mqtt.ClientIdPrefix + "-" + options.Silo.SiloPort;
     private volatile bool _subscribed;
     private string[] _filters = [];
@@ -151,7 +153,15 @@ public sealed partial class MqttIngestService(
         }
 
         builder = YoloFleet.Cloud.Security.SiloBrokerTls.Apply(builder, options.Mqtt.Tls, options.Mqtt.Host);
-        var connected = await client.ConnectAsync(builder.Build(), cancellationToken);
+        var clientOptions = builder.Build();
+        if (clientOptions.ChannelOptions is MqttClientTcpOptions tcp)
+        {
+            // MQTTnet sizes the socket buffers with this (8 KiB by default), which caps the TCP receive window. With a
+            // backlog at the broker the silo then got ~100 messages/s while it sat idle (docs/benchmarks.md).
+            tcp.BufferSize = ReceiveSocketBufferBytes;
+        }
+
+        var connected = await client.ConnectAsync(clientOptions, cancellationToken);
         if (connected.ResultCode != MqttClientConnectResultCode.Success)
         {
             throw new InvalidOperationException($"The broker refused the connection: {connected.ResultCode} {connected.ReasonString}");
@@ -275,9 +285,15 @@ public sealed partial class MqttIngestService(
                 await done.WaitAsync(cancellationToken);
                 await message.AcknowledgeAsync(cancellationToken);
             }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Not committed or the connection is gone: left unacknowledged, the broker delivers it again after a
+                // reconnect. Logged, because until then it holds one of the broker's in-flight slots for this silo.
+                LogAcknowledgeFailed(ex, message.ApplicationMessage.Topic);
+            }
             catch (Exception)
             {
-                // Not committed (shutdown) or the connection is gone: leave it unacknowledged for redelivery.
+                // Shutting down: left unacknowledged for redelivery.
             }
         }
     }
@@ -372,6 +388,9 @@ public sealed partial class MqttIngestService(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped a message on {Topic}: {Reason}: {Detail}")]
     private partial void LogRejected(string topic, RejectReason reason, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not acknowledge a message on {Topic}; the broker will deliver it again after a reconnect")]
+    private partial void LogAcknowledgeFailed(Exception ex, string topic);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Handling a message on {Topic} failed; dropped")]
     private partial void LogHandlerFailed(Exception ex, string topic);
