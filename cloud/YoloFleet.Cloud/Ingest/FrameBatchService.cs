@@ -130,24 +130,16 @@ public sealed partial class FrameBatchService(
         await NotifyGrainsAsync(rows, result);
     }
 
-    private async Task<BatchWriteResult> WriteWithRetryAsync(List<FrameRow> rows, CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await writer.WriteAsync(rows, stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+    private Task<BatchWriteResult> WriteWithRetryAsync(List<FrameRow> rows, CancellationToken stoppingToken) =>
+        CommitRetry.UntilCommittedAsync(
+            ct => writer.WriteAsync(rows, ct),
+            (ex, attempt, delay) =>
             {
                 counters.WriteFailed();
                 LogWriteFailed(ex, rows.Count, attempt, delay.TotalMilliseconds);
-                await Task.Delay(delay, time, stoppingToken);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
+            },
+            time,
+            stoppingToken);
 
     private async Task NotifyGrainsAsync(List<FrameRow> rows, BatchWriteResult result)
     {

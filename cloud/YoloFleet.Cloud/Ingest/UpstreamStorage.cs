@@ -41,29 +41,23 @@ public sealed partial class UpstreamStorage(
         await TellGrainAsync(() => grains.GetGrain<IDeviceGrain>(row.DeviceId).RecordTelemetryAsync(row.Sequence, health));
     }
 
-    private async Task<bool> WithRetryAsync(Func<CancellationToken, Task<bool>> insert, string what, CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            await _inserts.WaitAsync(stoppingToken);
-            try
+    private Task<bool> WithRetryAsync(Func<CancellationToken, Task<bool>> insert, string what, CancellationToken stoppingToken) =>
+        CommitRetry.UntilCommittedAsync(
+            async ct =>
             {
-                return await insert(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-            {
-                LogInsertFailed(ex, what, attempt, delay.TotalMilliseconds);
-            }
-            finally
-            {
-                _inserts.Release();
-            }
-
-            await Task.Delay(delay, time, stoppingToken);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-        }
-    }
+                await _inserts.WaitAsync(ct);
+                try
+                {
+                    return await insert(ct);
+                }
+                finally
+                {
+                    _inserts.Release();
+                }
+            },
+            (ex, attempt, delay) => LogInsertFailed(ex, what, attempt, delay.TotalMilliseconds),
+            time,
+            stoppingToken);
 
     private async Task TellGrainAsync(Func<Task> call)
     {
