@@ -99,7 +99,7 @@ public sealed class LocalFleet : IAsyncDisposable
     /// <summary>
     /// Runs one edge agent (its real host: pipeline, outbox, publisher) over <paramref name="frames"/> images and returns
     /// once every message was acknowledged by the broker. <paramref name="brokerPort"/> lets the agent reach the broker
-    /// another way (a test's outage proxy).
+    /// another way (a test's outage proxy); <paramref name="settings"/> adds or overrides agent settings.
     /// </summary>
     public async Task<AgentRun> RunAgentAsync(
         string deviceId,
@@ -109,11 +109,12 @@ public sealed class LocalFleet : IAsyncDisposable
         Func<DetectionsPublished, Task>? onPublished,
         CancellationToken cancellationToken,
         string? stateDirectory = null,
-        int? brokerPort = null)
+        int? brokerPort = null,
+        IReadOnlyDictionary<string, string?>? settings = null)
     {
         await RegisterDeviceAsync(deviceId, cancellationToken);
         var state = stateDirectory ?? Path.Combine(Path.GetTempPath(), "yolofleet-agent-" + deviceId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        var settings = new Dictionary<string, string?>
+        var agentSettings = new Dictionary<string, string?>
         {
             ["Logging:LogLevel:Default"] = "Warning",
             ["Agent:DeviceId"] = deviceId,
@@ -125,7 +126,12 @@ public sealed class LocalFleet : IAsyncDisposable
             ["Agent:Source:MaxFrames"] = frames.ToString(CultureInfo.InvariantCulture),
             ["Agent:Source:Loop"] = "true",
         };
-        var agent = EdgeAgentHost.Build([], settings);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            agentSettings[key] = value;
+        }
+
+        var agent = EdgeAgentHost.Build([], agentSettings);
         try
         {
             agent.Services.GetRequiredService<AgentPipeline>().Published = onPublished;

@@ -33,6 +33,9 @@ public sealed class EdgeAgentOptions : IValidatableObject
     public YoloFleet.EdgeAgent.Outbox.OutboxOptions Outbox { get; set; } = new();
 
     [Required]
+    public YoloFleet.EdgeAgent.Outbox.BatchingOptions Batching { get; set; } = new();
+
+    [Required]
     public YoloFleet.EdgeAgent.HardFrames.HardFrameOptions HardFrames { get; set; } = new();
 
     [Required]
@@ -65,7 +68,7 @@ public sealed class EdgeAgentOptions : IValidatableObject
 
         // Data annotations do not descend into nested sections by themselves.
         foreach (var (section, value) in new (string, object)[]
-                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("HardFrames", HardFrames), ("Telemetry", Telemetry) })
+                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("Batching", Batching), ("HardFrames", HardFrames), ("Telemetry", Telemetry) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);

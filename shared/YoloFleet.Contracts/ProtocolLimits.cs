@@ -5,6 +5,10 @@ public static class ProtocolLimits
 {
     public const int MaxDetectionsPayloadBytes = 64 * 1024;
     public const int MaxDetectionsPerFrame = 1000;
+
+    /// <summary>A batch of frames: at most this many frames and bytes (each frame still within its own limits).</summary>
+    public const int MaxFramesPerBatch = 100;
+    public const int MaxDetectionsBatchPayloadBytes = 256 * 1024;
     public const int MaxHardFramePayloadBytes = 2 * 1024 * 1024;
     public const int MaxTelemetryPayloadBytes = 16 * 1024;
     public const int MaxAckPayloadBytes = 4 * 1024;
@@ -18,6 +22,7 @@ public static class ProtocolLimits
     public static int MaxPayloadBytes(string kind) => kind switch
     {
         Topics.DetectionsKind => MaxDetectionsPayloadBytes,
+        Topics.DetectionsBatchKind => MaxDetectionsBatchPayloadBytes,
         Topics.HardFramesKind => MaxHardFramePayloadBytes,
         Topics.TelemetryKind => MaxTelemetryPayloadBytes,
         Topics.AckKind => MaxAckPayloadBytes,

@@ -16,6 +16,9 @@ public static class Topics
     public const string CloudShareGroup = "yolofleet-cloud";
 
     public const string DetectionsKind = "detections";
+
+    /// <summary>Several frames' detections in one message (<c>DetectionsBatch</c>); see docs/protocol.md.</summary>
+    public const string DetectionsBatchKind = "detections-batch";
     public const string HardFramesKind = "hardframes";
     public const string TelemetryKind = "telemetry";
     public const string ModelKind = "model";
@@ -23,6 +26,8 @@ public static class Topics
     public const string StatusKind = "status";
 
     public static string Detections(string deviceId) => Device(deviceId, DetectionsKind);
+
+    public static string DetectionsBatch(string deviceId) => Device(deviceId, DetectionsBatchKind);
 
     public static string HardFrames(string deviceId) => Device(deviceId, HardFramesKind);
 

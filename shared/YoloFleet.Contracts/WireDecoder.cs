@@ -37,21 +37,7 @@ public static class WireDecoder
             return false;
         }
 
-        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId)
-            ?? CheckFrame(parsed.FrameWidth, parsed.FrameHeight)
-            ?? CheckText(parsed.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
-            ?? CheckText(parsed.FrameRef, "frame_ref", ProtocolLimits.MaxFrameRefBytes)
-            ?? CheckDetections(parsed.Detections);
-        if (parsed.CapturedAtUnixMs <= 0 && rejection is null)
-        {
-            rejection = new(RejectReason.OutOfRange, "captured_at_unix_ms must be positive");
-        }
-
-        if (!float.IsFinite(parsed.InferenceMs) || parsed.InferenceMs < 0)
-        {
-            rejection ??= new(RejectReason.OutOfRange, "inference_ms must be a finite, non-negative number");
-        }
-
+        rejection = CheckDetectionsMessage(parsed, topicDeviceId);
         if (rejection is not null)
         {
             return false;
@@ -59,6 +45,59 @@ public static class WireDecoder
 
         message = parsed;
         return true;
+    }
+
+    /// <summary>
+    /// Decodes a batch and checks its size and frame count. The frames are not checked here: each gets
+    /// <see cref="CheckBatchedFrame"/>, so one bad frame is dropped and counted while the others are stored.
+    /// </summary>
+    public static bool TryDecodeDetectionsBatch(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out DetectionsBatch batch, out Rejection? rejection)
+    {
+        batch = null!;
+        if (!TryParse(DetectionsBatch.Parser, payload, ProtocolLimits.MaxDetectionsBatchPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        if (parsed.Frames.Count is 0 or > ProtocolLimits.MaxFramesPerBatch)
+        {
+            rejection = new(RejectReason.OutOfRange, $"{parsed.Frames.Count} frames in a batch; 1..{ProtocolLimits.MaxFramesPerBatch} allowed");
+            return false;
+        }
+
+        batch = parsed;
+        return true;
+    }
+
+    /// <summary>The checks of a lone detections message, applied to one frame of a batch.</summary>
+    public static Rejection? CheckBatchedFrame(DetectionsPublished frame, string topicDeviceId)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        var size = frame.CalculateSize();
+        return size > ProtocolLimits.MaxDetectionsPayloadBytes
+            ? new(RejectReason.Oversized, $"a batched frame is {size} bytes; the limit is {ProtocolLimits.MaxDetectionsPayloadBytes}")
+            : CheckDetectionsMessage(frame, topicDeviceId);
+    }
+
+    private static Rejection? CheckDetectionsMessage(DetectionsPublished parsed, string topicDeviceId)
+    {
+        var rejection = CheckEnvelope(parsed.Envelope, topicDeviceId)
+            ?? CheckFrame(parsed.FrameWidth, parsed.FrameHeight)
+            ?? CheckText(parsed.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
+            ?? CheckText(parsed.FrameRef, "frame_ref", ProtocolLimits.MaxFrameRefBytes)
+            ?? CheckDetections(parsed.Detections);
+        if (parsed.CapturedAtUnixMs <= 0)
+        {
+            rejection ??= new(RejectReason.OutOfRange, "captured_at_unix_ms must be positive");
+        }
+
+        if (!float.IsFinite(parsed.InferenceMs) || parsed.InferenceMs < 0)
+        {
+            rejection ??= new(RejectReason.OutOfRange, "inference_ms must be a finite, non-negative number");
+        }
+
+        return rejection;
     }
 
     public static bool TryDecodeHardFrame(

@@ -11,7 +11,7 @@ public sealed class TopicAclCredentialTests
     [Fact]
     public void A_device_publishes_only_its_own_upstream_topics()
     {
-        foreach (var topic in new[] { Topics.Detections("pi-a"), Topics.HardFrames("pi-a"), Topics.Telemetry("pi-a"), Topics.Ack("pi-a"), Topics.Status("pi-a") })
+        foreach (var topic in new[] { Topics.Detections("pi-a"), Topics.DetectionsBatch("pi-a"), Topics.HardFrames("pi-a"), Topics.Telemetry("pi-a"), Topics.Ack("pi-a"), Topics.Status("pi-a") })
         {
             Assert.Equal(AclDecision.Allowed, _acl.CanPublish("pi-a", topic));
         }

@@ -109,6 +109,58 @@ public sealed class WireDecoderTests
         Assert.True(WireDecoder.TryDecodeHardFrame("pi-1", Bytes(frame), out _, out _));
     }
 
+    [Fact]
+    public void A_batch_decodes_and_each_frame_gets_the_lone_message_checks()
+    {
+        var second = Valid();
+        second.Envelope.Sequence = 43;
+        var spoofed = Valid();
+        spoofed.Envelope.DeviceId = "pi-2";
+        var batch = new DetectionsBatch();
+        batch.Frames.Add([Valid(), second, spoofed]);
+
+        Assert.True(WireDecoder.TryDecodeDetectionsBatch("pi-1", Bytes(batch), out var decoded, out var rejection));
+        Assert.Null(rejection);
+        Assert.Equal([42UL, 43UL, 42UL], decoded.Frames.Select(f => f.Envelope.Sequence));
+        Assert.Null(WireDecoder.CheckBatchedFrame(decoded.Frames[0], "pi-1"));
+        Assert.Null(WireDecoder.CheckBatchedFrame(decoded.Frames[1], "pi-1"));
+        Assert.Equal(RejectReason.DeviceMismatch, WireDecoder.CheckBatchedFrame(decoded.Frames[2], "pi-1")?.Reason);
+    }
+
+    [Fact]
+    public void A_batched_frame_over_the_lone_frame_limit_is_oversized()
+    {
+        var big = Valid();
+        big.FrameRef = "";
+        while (big.CalculateSize() <= ProtocolLimits.MaxDetectionsPayloadBytes)
+        {
+            big.Detections.Add(big.Detections[0]);
+        }
+
+        Assert.Equal(RejectReason.Oversized, WireDecoder.CheckBatchedFrame(big, "pi-1")?.Reason);
+    }
+
+    [Theory]
+    [InlineData(0, RejectReason.OutOfRange)]
+    [InlineData(ProtocolLimits.MaxFramesPerBatch + 1, RejectReason.OutOfRange)]
+    public void A_batch_needs_one_to_the_limit_of_frames(int frames, RejectReason reason)
+    {
+        var batch = new DetectionsBatch();
+        batch.Frames.Add(Enumerable.Range(0, frames).Select(_ => Valid()));
+        Assert.False(WireDecoder.TryDecodeDetectionsBatch("pi-1", Bytes(batch), out _, out var rejection));
+        Assert.Equal(reason, rejection?.Reason);
+    }
+
+    [Fact]
+    public void An_oversized_or_garbled_batch_is_refused_before_its_frames_are_read()
+    {
+        Assert.False(WireDecoder.TryDecodeDetectionsBatch(
+            "pi-1", new ReadOnlySequence<byte>(new byte[ProtocolLimits.MaxDetectionsBatchPayloadBytes + 1]), out _, out var oversized));
+        Assert.Equal(RejectReason.Oversized, oversized?.Reason);
+        Assert.False(WireDecoder.TryDecodeDetectionsBatch("pi-1", new ReadOnlySequence<byte>([0xFF, 0xFF, 0xFF, 0x0F, 0x12]), out _, out var garbled));
+        Assert.Equal(RejectReason.Malformed, garbled?.Reason);
+    }
+
     private static void AssertRejected(byte[] payload, RejectReason reason)
     {
         Assert.False(WireDecoder.TryDecodeDetections("pi-1", new ReadOnlySequence<byte>(payload), out _, out var rejection));

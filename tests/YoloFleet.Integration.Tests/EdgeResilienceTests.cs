@@ -22,17 +22,20 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
 
     public EdgeResilienceTests(PostgresDatabase database) => _database = database;
 
-    [Fact]
-    public async Task An_outage_mid_stream_loses_nothing_and_the_cloud_stores_every_sequence_once()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public async Task An_outage_mid_stream_loses_nothing_and_the_cloud_stores_every_sequence_once(int batchFrames)
     {
         await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
         await using var outage = new TcpOutageProxy(fleet.BrokerPort);
-        const string device = "outage-01";
+        var device = "outage-" + batchFrames;
 
         // An independent observer on the broker itself, unaffected by the device's outage.
         await using var observer = new MqttTestClient(fleet.BrokerHost, fleet.BrokerPort);
         await observer.ConnectAsync();
         await observer.SubscribeAsync(Topics.Detections(device));
+        await observer.SubscribeAsync(Topics.DetectionsBatch(device));
 
         var published = new List<ulong>();
         var agent = fleet.RunAgentAsync(
@@ -46,8 +49,9 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
                 return Task.CompletedTask;
             },
             CancellationToken.None,
-            brokerPort: outage.Port);
-        Assert.True(await observer.WaitForAsync(q => q.Count >= 10, TimeSpan.FromSeconds(60)), "the agent never started publishing");
+            brokerPort: outage.Port,
+            settings: new Dictionary<string, string?> { ["Agent:Batching:MaxFrames"] = batchFrames.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        Assert.True(await observer.WaitForAsync(q => Sequences(q).Count >= 10, TimeSpan.FromSeconds(60)), "the agent never started publishing");
         outage.Cut();
         var seenAtCut = observer.Received.Count;
         await Task.Delay(TimeSpan.FromSeconds(2));
@@ -63,7 +67,18 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
 
         // First arrivals are in order; a repeat can only be a message whose PUBACK the outage swallowed.
         Assert.Equal(distinct.Order(), distinct);
-        Assert.True(arrivals.Count - distinct.Count <= 32, $"{arrivals.Count - distinct.Count} duplicates");
+        Assert.True(arrivals.Count - distinct.Count <= 32 * batchFrames, $"{arrivals.Count - distinct.Count} duplicates");
+
+        // Batching on: the backlog went out in batches; off: one message per frame.
+        var batches = observer.Received.Where(m => m.Topic == Topics.DetectionsBatch(device)).ToList();
+        if (batchFrames > 1)
+        {
+            Assert.Contains(batches, m => DetectionsBatch.Parser.ParseFrom(m.Payload).Frames.Count == batchFrames);
+        }
+        else
+        {
+            Assert.Empty(batches);
+        }
 
         Assert.Equal(Frames, await fleet.WaitForCommittedAsync(Frames, TimeSpan.FromSeconds(30), CancellationToken.None));
         var stored = await _database.QueryAsync($"SELECT sequence FROM frames WHERE device_id = '{device}' ORDER BY sequence", r => r.GetInt64(0));
@@ -217,6 +232,9 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         Directory.Delete(state, recursive: true);
     }
 
+    /// <summary>The frames' sequences in arrival order, unpacking batches.</summary>
     private static List<ulong> Sequences(IEnumerable<(string Topic, byte[] Payload)> received) =>
-        [.. received.Select(m => DetectionsPublished.Parser.ParseFrom(new ReadOnlySequence<byte>(m.Payload)).Envelope.Sequence)];
+        [.. received.SelectMany(m => m.Topic.EndsWith("/" + Topics.DetectionsBatchKind, StringComparison.Ordinal)
+            ? DetectionsBatch.Parser.ParseFrom(m.Payload).Frames.Select(f => f.Envelope.Sequence)
+            : [DetectionsPublished.Parser.ParseFrom(new ReadOnlySequence<byte>(m.Payload)).Envelope.Sequence])];
 }

@@ -34,22 +34,27 @@ public sealed class SecurityMosquittoTests(SecurityMosquitto broker) : IClassFix
     {
         await using var cloud = await ConnectAsync(SecurityMosquitto.CloudUser, "acl-cloud-" + Guid.NewGuid().ToString("N")[..6]);
         Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, await cloud.SubscribeAsync(Topics.AllDevices(Topics.DetectionsKind)));
+        Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, await cloud.SubscribeAsync(Topics.AllDevices(Topics.DetectionsBatchKind)));
         Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, await cloud.SubscribeAsync(Topics.AllDevices(Topics.ModelKind)));
         await using var deviceA = await ConnectAsync("sec-pi-a");
 
         var own = await deviceA.PublishAsync(Topics.Detections("sec-pi-a"));
+        var ownBatch = await deviceA.PublishAsync(Topics.DetectionsBatch("sec-pi-a"));
         var others = await deviceA.PublishAsync(Topics.Detections("sec-pi-b"));
+        var othersBatch = await deviceA.PublishAsync(Topics.DetectionsBatch("sec-pi-b"));
         var ownModel = await deviceA.PublishAsync(Topics.ModelAssignment("sec-pi-a"));
         var outside = await deviceA.PublishAsync("elsewhere/x");
-        await Poll.UntilAsync(() => Task.FromResult(cloud.Received.Count), n => n >= 1, Settle);
+        await Poll.UntilAsync(() => Task.FromResult(cloud.Received.Count), n => n >= 2, Settle);
         await Task.Delay(TimeSpan.FromMilliseconds(300));
 
         Assert.Equal(MqttClientPublishReasonCode.Success, own);
+        Assert.Equal(MqttClientPublishReasonCode.Success, ownBatch);
 
         // mosquitto 2.0.11 answers an ACL-denied QoS 1 publish with MQTT 5 PUBACK 0x87 Not authorized and drops it: nothing but
-        // the device's own topic reached the cloud's subscriptions.
-        Assert.Equal([Topics.Detections("sec-pi-a")], cloud.Received.ToArray());
+        // the device's own topics reached the cloud's subscriptions.
+        Assert.Equal([Topics.Detections("sec-pi-a"), Topics.DetectionsBatch("sec-pi-a")], cloud.Received.Order(StringComparer.Ordinal).ToArray());
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, others);
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, othersBatch);
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, ownModel);
         Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, outside);
     }

@@ -23,7 +23,7 @@ public sealed partial class MqttIngestService(
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
-    private static readonly string[] UpstreamKinds = [Topics.DetectionsKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind];
+    private static readonly string[] UpstreamKinds = [Topics.DetectionsKind, Topics.DetectionsBatchKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind];
 
     private const int ReceiveSocketBufferBytes = 4 * 1024 * 1024;
 
@@ -233,6 +233,9 @@ public sealed partial class MqttIngestService(
                 var pending = await queue.EnqueueAsync(ToRow(detections, time.GetUtcNow()), cancellationToken);
                 return pending.Committed;
 
+            case Topics.DetectionsBatchKind:
+                return await HandleBatchAsync(deviceId, message.Topic, payload, cancellationToken);
+
             case Topics.HardFramesKind:
                 // Stored (JPEG and the edge's boxes), then queued for the FP32 verifier; acknowledged after the commit.
                 if (!WireDecoder.TryDecodeHardFrame(deviceId, payload, out var hardFrame, out var hardRejection))
@@ -263,6 +266,40 @@ public sealed partial class MqttIngestService(
             default:
                 return Task.CompletedTask;
         }
+    }
+
+    /// <summary>
+    /// A batch of frames: each valid frame is queued like a lone one and the batch is acknowledged once all of them
+    /// have committed; an invalid frame is counted under its reason and dropped without holding back the others.
+    /// </summary>
+    private async ValueTask<Task> HandleBatchAsync(string deviceId, string topic, System.Buffers.ReadOnlySequence<byte> payload, CancellationToken cancellationToken)
+    {
+        if (!WireDecoder.TryDecodeDetectionsBatch(deviceId, payload, out var batch, out var rejection))
+        {
+            return Reject(rejection!.Reason, topic, rejection.Detail);
+        }
+
+        if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+        {
+            return RejectUnknown(deviceId, topic);
+        }
+
+        var receivedAt = time.GetUtcNow();
+        var committed = new List<Task>(batch.Frames.Count);
+        foreach (var frame in batch.Frames)
+        {
+            if (WireDecoder.CheckBatchedFrame(frame, deviceId) is { } frameRejection)
+            {
+                _ = Reject(frameRejection.Reason, topic, $"frame {frame.Envelope?.Sequence ?? 0} of a batch: {frameRejection.Detail}");
+                continue;
+            }
+
+            counters.Received(Topics.DetectionsKind);
+            var pending = await queue.EnqueueAsync(ToRow(frame, receivedAt), cancellationToken);
+            committed.Add(pending.Committed);
+        }
+
+        return Task.WhenAll(committed);
     }
 
     private Task RejectUnknown(string deviceId, string topic) =>

@@ -12,7 +12,7 @@ public sealed class DeviceTopicAcl(IEnumerable<string> cloudUsers)
 {
     /// <summary>The kinds a device publishes (device → cloud, docs/protocol.md).</summary>
     public static readonly IReadOnlyList<string> UpstreamKinds =
-        [Topics.DetectionsKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind, Topics.StatusKind];
+        [Topics.DetectionsKind, Topics.DetectionsBatchKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind, Topics.StatusKind];
 
     /// <summary>The kinds a device receives (cloud → device).</summary>
     public static readonly IReadOnlyList<string> DownstreamKinds = [Topics.ModelKind];
