@@ -102,6 +102,13 @@ public sealed class IngestOptions
     /// <summary>Frames waiting for the writer; when full, the MQTT receive loop waits (back-pressure), nothing is dropped.</summary>
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 20_000;
+
+    /// <summary>
+    /// How often device grains hear what committed (one call per device per interval); 0 tells them after every batch.
+    /// Grain counters and last-seen lag the database by up to this much.
+    /// </summary>
+    [Range(0, 60_000)]
+    public int GrainUpdateIntervalMs { get; set; } = 1000;
 }
 
 public enum ClusteringMode

@@ -57,8 +57,8 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
             r => (Rows: r.GetInt64(0), Distinct: r.GetInt64(1)));
         Assert.Equal((expected, expected), (stored[0].Rows, stored[0].Distinct));
 
-        // A device's grain is one activation in the cluster, whichever silo asks.
-        var viaA = await siloA.GetDeviceAsync($"cluster-{run}-0");
+        // A device's grain is one activation in the cluster, whichever silo asks (it hears of commits within a second).
+        var viaA = await Poll.UntilAsync(() => siloA.GetDeviceAsync($"cluster-{run}-0"), s => s.Frames == FramesEach, Settle);
         var viaB = await siloB.GetDeviceAsync($"cluster-{run}-0");
         Assert.Equal(FramesEach, viaA.Frames);
         Assert.Equal(viaA, viaB);

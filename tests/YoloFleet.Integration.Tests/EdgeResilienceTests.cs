@@ -83,7 +83,7 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
         Assert.Equal(Frames, await fleet.WaitForCommittedAsync(Frames, TimeSpan.FromSeconds(30), CancellationToken.None));
         var stored = await _database.QueryAsync($"SELECT sequence FROM frames WHERE device_id = '{device}' ORDER BY sequence", r => r.GetInt64(0));
         Assert.Equal(published.Select(s => (long)s), stored);
-        var snapshot = await Poll.UntilAsync(() => fleet.GetDeviceAsync(device), s => s.MissingSequences == 0, TimeSpan.FromSeconds(5));
+        var snapshot = await Poll.UntilAsync(() => fleet.GetDeviceAsync(device), s => s.Frames == Frames && s.MissingSequences == 0, TimeSpan.FromSeconds(10));
 
         Assert.Equal(0, snapshot.MissingSequences);
     }

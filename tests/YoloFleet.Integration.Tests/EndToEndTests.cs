@@ -103,7 +103,7 @@ public sealed class EndToEndTests : IClassFixture<PostgresDatabase>
         Assert.True(stats.ReceivedByKind.GetValueOrDefault("hardframes") >= 1, "no hard frame reached the cloud");
         Assert.Empty(stats.RejectedByReason);
 
-        var device = await Poll.UntilAsync(() => fleet.GetDeviceAsync(deviceId), d => d.MissingSequences == 0, TimeSpan.FromSeconds(5));
+        var device = await Poll.UntilAsync(() => fleet.GetDeviceAsync(deviceId), d => d.Frames == Frames && d.MissingSequences == 0, TimeSpan.FromSeconds(10));
 
         Assert.Equal(Frames, device.Frames);
         Assert.True(device.HighestSequence >= (long)sequences[^1]);

@@ -97,6 +97,29 @@ public sealed class StorageTests : IClassFixture<PostgresDatabase>
     }
 
     [Fact]
+    public async Task Devices_registered_before_the_silo_starts_are_admitted_from_memory_and_disabled_ones_are_not()
+    {
+        var active = "pre-on-" + Guid.NewGuid().ToString("N")[..6];
+        var disabled = "pre-off-" + Guid.NewGuid().ToString("N")[..6];
+        await using (var dataSource = NpgsqlDataSource.Create(_database.ConnectionString))
+        {
+            var directory = new DeviceDirectory(dataSource);
+            await directory.RegisterAsync(active, "");
+            await directory.RegisterAsync(disabled, "", YoloFleet.Cloud.Data.Entities.DeviceStatus.Disabled);
+        }
+
+        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
+        var admission = fleet.CloudServices.GetRequiredService<DeviceAdmission>();
+
+        // Loaded in bulk before the silo subscribed: the answer is already there, no grain call, no query.
+        var first = admission.IsAdmittedAsync(active);
+        Assert.True(first.IsCompletedSuccessfully, "the active device was not in the admission cache");
+        Assert.True(await first);
+        Assert.False(await admission.IsAdmittedAsync(disabled));
+        Assert.False(await admission.IsAdmittedAsync("pre-never-" + Guid.NewGuid().ToString("N")[..6]));
+    }
+
+    [Fact]
     public async Task Telemetry_and_hard_frames_are_stored_and_the_grain_keeps_the_health()
     {
         await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);

@@ -59,6 +59,21 @@ public sealed class DeviceDirectory(NpgsqlDataSource dataSource)
         return devices;
     }
 
+    /// <summary>The ids of every active device (the ingest's admission cache loads them in one query).</summary>
+    public async Task<IReadOnlyList<string>> ListActiveIdsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("SELECT device_id FROM devices WHERE status = $1");
+        command.Parameters.AddWithValue(DeviceStatus.Active);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var ids = new List<string>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
     private static RegisteredDevice Read(NpgsqlDataReader r) => new(
         r.GetString(0),
         r.GetString(1),

@@ -59,6 +59,9 @@ public static class Extensions
             }
         });
 
+        // Registered before the batch writer so that it stops after it and sends the last batches' updates.
+        builder.Services.AddSingleton<CommittedFramesNotifier>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CommittedFramesNotifier>());
         builder.Services.AddHostedService<FrameBatchService>();
         builder.Services.AddSingleton<MqttIngestService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MqttIngestService>());

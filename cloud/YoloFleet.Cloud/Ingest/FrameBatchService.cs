@@ -1,19 +1,18 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using YoloFleet.Cloud.Abstractions;
 using YoloFleet.Cloud.Data.Ingest;
 
 namespace YoloFleet.Cloud.Ingest;
 
 /// <summary>
 /// Drains the ingest queue in batches bounded by size and time, writes each with one COPY transaction, retries a failed
-/// write with back-off until it commits, then tells each device's grain what committed. A frame's MQTT message is
-/// acknowledged only after this has committed it.
+/// write with back-off until it commits, then hands what committed to <see cref="CommittedFramesNotifier"/> for the
+/// device grains. A frame's MQTT message is acknowledged only after this has committed it.
 /// </summary>
 public sealed partial class FrameBatchService(
     FrameIngestQueue queue,
     FrameBatchWriter writer,
-    IGrainFactory grains,
+    CommittedFramesNotifier notifier,
     IngestCounters counters,
     CloudOptions options,
     TimeProvider time,
@@ -127,7 +126,7 @@ public sealed partial class FrameBatchService(
             p.MarkCommitted();
         }
 
-        await NotifyGrainsAsync(rows, result);
+        notifier.Add(rows, result);
     }
 
     private Task<BatchWriteResult> WriteWithRetryAsync(List<FrameRow> rows, CancellationToken stoppingToken) =>
@@ -141,39 +140,6 @@ public sealed partial class FrameBatchService(
             time,
             stoppingToken);
 
-    private async Task NotifyGrainsAsync(List<FrameRow> rows, BatchWriteResult result)
-    {
-        var insertedByDevice = result.Inserted.ToLookup(i => i.DeviceId, i => i.Sequence, StringComparer.Ordinal);
-        var detectionsByKey = new Dictionary<(string, long), int>(rows.Count);
-        foreach (var r in rows)
-        {
-            detectionsByKey.TryAdd((r.DeviceId, r.Sequence), r.Detections.Length);
-        }
-
-        var calls = new List<Task>();
-        foreach (var device in rows.GroupBy(r => r.DeviceId, StringComparer.Ordinal))
-        {
-            var inserted = insertedByDevice[device.Key].ToArray();
-            var latest = device.MaxBy(r => r.ReceivedAt)!;
-            var detections = inserted.Sum(s => (long)detectionsByKey[(device.Key, s)]);
-            calls.Add(grains.GetGrain<IDeviceGrain>(device.Key).RecordCommittedAsync(
-                new CommittedFrames(inserted, device.Count() - inserted.Length, detections, latest.ReceivedAt, latest.ModelVersion)));
-        }
-
-        try
-        {
-            await Task.WhenAll(calls);
-        }
-        catch (Exception ex)
-        {
-            // The rows are committed; a grain that missed an update only loses counters, so log and go on.
-            LogGrainUpdateFailed(ex);
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing a batch of {Frames} frames failed (attempt {Attempt}); retrying in {DelayMs} ms")]
     private partial void LogWriteFailed(Exception ex, int frames, int attempt, double delayMs);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Updating device grains after a committed batch failed")]
-    private partial void LogGrainUpdateFailed(Exception ex);
 }

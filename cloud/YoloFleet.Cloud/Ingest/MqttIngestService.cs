@@ -36,6 +36,12 @@ public sealed partial class MqttIngestService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Admission answers from memory from the first message on, rather than a grain call per device.
+        if (await admission.TryRefreshAsync(stoppingToken) is { } active)
+        {
+            LogAdmissionLoaded(active);
+        }
+
         var backoff = TimeSpan.FromMilliseconds(200);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -407,6 +413,9 @@ public sealed partial class MqttIngestService(
     }
 
     private static string Bounded(string text, int maxLength) => text.Length <= maxLength ? text : text[..maxLength];
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Admission cache loaded with {Devices} active devices")]
+    private partial void LogAdmissionLoaded(int devices);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Ingest subscribed at {Host}:{Port} ({Mode} subscription, session present: {SessionPresent})")]
     private partial void LogSubscribed(string host, int port, string mode, bool sessionPresent);

@@ -20,6 +20,7 @@ public static class StorageServices
         services.AddSingleton<VerificationWriter>();
         services.AddSingleton<RetentionSweeper>();
         services.AddSingleton<DeviceAdmission>();
+        services.AddHostedService<AdmissionRefreshService>();
         services.AddSingleton<UpstreamStorage>();
         services.AddSingleton<VerificationCounters>();
         services.AddSingleton<VerificationQueue>();
