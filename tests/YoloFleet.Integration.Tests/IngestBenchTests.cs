@@ -12,9 +12,11 @@ namespace YoloFleet.Integration.Tests;
 /// </summary>
 public sealed class IngestBenchTests
 {
-    [Fact]
+    [Theory]
     [Trait("Category", "ClusterFaults")]
-    public async Task Small_fleet_through_two_silo_processes_is_stored_whole_and_accounted()
+    [InlineData(1)]
+    [InlineData(4)]
+    public async Task Small_fleet_through_two_silo_processes_is_stored_whole_and_accounted(int batchFrames)
     {
         var database = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = "yf_ingest_bench_" + Guid.NewGuid().ToString("N")[..8] }.ConnectionString;
         var settings = new IngestBenchSettings(
@@ -25,13 +27,15 @@ public sealed class IngestBenchTests
             Silos: 2,
             Warmup: TimeSpan.FromSeconds(1),
             Duration: TimeSpan.FromSeconds(5),
-            Mosquitto: "mosquitto");
+            Mosquitto: "mosquitto",
+            BatchFrames: batchFrames);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         try
         {
             var result = await IngestBenchmark.RunAsync(settings, TextWriter.Null, timeout.Token);
 
             Assert.True(result.FramesPublished > 200, $"only {result.FramesPublished} frames published");
+            Assert.Equal(0, result.FramesPublished % batchFrames);
             Assert.Equal(result.FramesPublished, result.FramesStored);
             Assert.Equal(result.DetectionsPublished, result.DetectionsStored);
             Assert.Equal(0, result.Lost);

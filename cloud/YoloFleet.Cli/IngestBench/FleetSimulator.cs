@@ -8,9 +8,10 @@ using YoloFleet.Contracts.Wire;
 namespace YoloFleet.Cli.IngestBench;
 
 /// <summary>
-/// Simulated devices, each with its own MQTT 5 connection, publishing one detections message per frame at QoS 1 on its
-/// own topic and sequence, paced to a fleet-wide rate. The capture timestamp is the publish time, so the silos'
-/// capture-to-commit histogram measures publish-to-commit.
+/// Simulated devices, each with its own MQTT 5 connection, publishing one detections message per frame (or one batch per
+/// <c>batchFrames</c> frames) at QoS 1 on its own topic and sequence, paced to a fleet-wide rate. A frame's capture
+/// timestamp is the moment it was due, which is its publish time without batching, so the silos' capture-to-commit
+/// histogram measures publish-to-commit; with batching it also counts the wait for the batch to fill.
 /// </summary>
 internal sealed class FleetSimulator : IAsyncDisposable
 {
@@ -67,7 +68,7 @@ internal sealed class FleetSimulator : IAsyncDisposable
     /// Publishes until <paramref name="until"/>: every device sends <paramref name="framesPerSecondPerDevice"/> frames a
     /// second with <paramref name="detectionsPerFrame"/> boxes each, waiting for each PUBACK before its next frame.
     /// </summary>
-    public Task RunAsync(double framesPerSecondPerDevice, int detectionsPerFrame, DateTime until, CancellationToken cancellationToken)
+    public Task RunAsync(double framesPerSecondPerDevice, int detectionsPerFrame, int batchFrames, DateTime until, CancellationToken cancellationToken)
     {
         var interval = TimeSpan.FromSeconds(1 / framesPerSecondPerDevice);
         var start = Stopwatch.GetTimestamp();
@@ -76,7 +77,7 @@ internal sealed class FleetSimulator : IAsyncDisposable
         {
             // Spread the devices' first frames over one interval, as real cameras are not in phase.
             var offset = interval * ((double)i / _devices.Length);
-            loops[i] = PublishLoopAsync(_devices[i], start, offset, interval, detectionsPerFrame, until, cancellationToken);
+            loops[i] = PublishLoopAsync(_devices[i], start, offset, interval, detectionsPerFrame, batchFrames, until, cancellationToken);
         }
 
         return Task.WhenAll(loops);
@@ -103,10 +104,18 @@ internal sealed class FleetSimulator : IAsyncDisposable
     }
 
     private static async Task PublishLoopAsync(
-        SimulatedDevice device, long start, TimeSpan offset, TimeSpan interval, int detectionsPerFrame, DateTime until, CancellationToken cancellationToken)
+        SimulatedDevice device,
+        long start,
+        TimeSpan offset,
+        TimeSpan interval,
+        int detectionsPerFrame,
+        int batchFrames,
+        DateTime until,
+        CancellationToken cancellationToken)
     {
         var random = new Random(device.Id.GetHashCode(StringComparison.Ordinal));
-        var topic = Topics.Detections(device.Id);
+        var topic = batchFrames > 1 ? Topics.DetectionsBatch(device.Id) : Topics.Detections(device.Id);
+        var batch = new DetectionsBatch();
         for (long frame = 0; DateTime.UtcNow < until; frame++)
         {
             var due = offset + (interval * frame);
@@ -120,10 +129,15 @@ internal sealed class FleetSimulator : IAsyncDisposable
                 Interlocked.Increment(ref device.Late);
             }
 
-            var sequence = (ulong)frame + 1;
+            batch.Frames.Add(Frame(device.Id, (ulong)frame + 1, detectionsPerFrame, random));
+            if (batch.Frames.Count < batchFrames)
+            {
+                continue;
+            }
+
+            var payload = batchFrames > 1 ? batch.ToByteArray() : batch.Frames[0].ToByteArray();
             while (true)
             {
-                var payload = Frame(device.Id, sequence, detectionsPerFrame, random);
                 var message = new MqttApplicationMessageBuilder()
                     .WithTopic(topic)
                     .WithPayload(payload)
@@ -140,11 +154,12 @@ internal sealed class FleetSimulator : IAsyncDisposable
                 await Task.Delay(100, cancellationToken);
             }
 
-            Interlocked.Increment(ref device.Acknowledged);
+            Interlocked.Add(ref device.Acknowledged, batch.Frames.Count);
+            batch.Frames.Clear();
         }
     }
 
-    private static byte[] Frame(string deviceId, ulong sequence, int detections, Random random)
+    private static DetectionsPublished Frame(string deviceId, ulong sequence, int detections, Random random)
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var message = new DetectionsPublished
@@ -172,7 +187,7 @@ internal sealed class FleetSimulator : IAsyncDisposable
             });
         }
 
-        return message.ToByteArray();
+        return message;
     }
 
     private sealed class SimulatedDevice(string id)

@@ -18,7 +18,8 @@ public sealed record IngestBenchSettings(
     TimeSpan Warmup,
     TimeSpan Duration,
     string Mosquitto,
-    string SiloLogLevel = "Warning");
+    string SiloLogLevel = "Warning",
+    int BatchFrames = 1);
 
 public sealed record CpuShare(string Process, double CoresUsed);
 
@@ -26,6 +27,7 @@ public sealed record CpuShare(string Process, double CoresUsed);
 public sealed record IngestBenchResult(
     int Devices,
     int Silos,
+    int BatchFrames,
     double TargetDetectionsPerSecond,
     double DetectionsPerSecond,
     double FramesPerSecond,
@@ -112,7 +114,7 @@ public static class IngestBenchmark
                 cancellationToken);
 
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"[5/6] Publishing {settings.DetectionsPerSecond:F0} detections/s ({framesPerSecondPerDevice:F2} frames/s per device x {settings.DetectionsPerFrame} boxes) for {settings.Warmup.TotalSeconds:F0} s warm-up + {settings.Duration.TotalSeconds:F0} s measured"));
+                $"[5/6] Publishing {settings.DetectionsPerSecond:F0} detections/s ({framesPerSecondPerDevice:F2} frames/s per device x {settings.DetectionsPerFrame} boxes, {settings.BatchFrames} frame(s) a message) for {settings.Warmup.TotalSeconds:F0} s warm-up + {settings.Duration.TotalSeconds:F0} s measured"));
             var cpu = new List<ProcessCpu>
             {
                 new("broker", () => [broker.ProcessId]),
@@ -121,7 +123,7 @@ public static class IngestBenchmark
                 new("simulator", () => [Environment.ProcessId]),
             };
             var end = DateTime.UtcNow + settings.Warmup + settings.Duration;
-            var publishing = fleet.RunAsync(framesPerSecondPerDevice, settings.DetectionsPerFrame, end, cancellationToken);
+            var publishing = fleet.RunAsync(framesPerSecondPerDevice, settings.DetectionsPerFrame, settings.BatchFrames, end, cancellationToken);
 
             await Task.Delay(settings.Warmup, cancellationToken);
             var startStats = await StatsAsync(silos, cancellationToken);
@@ -158,6 +160,7 @@ public static class IngestBenchmark
             return new IngestBenchResult(
                 settings.Devices,
                 settings.Silos,
+                settings.BatchFrames,
                 settings.DetectionsPerSecond,
                 Math.Round(rate),
                 Math.Round(committedFrames / measured, 1),

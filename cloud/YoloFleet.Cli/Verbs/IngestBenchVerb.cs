@@ -31,11 +31,16 @@ internal static class IngestBenchVerb
         };
         var mosquitto = new Option<string>("--mosquitto") { Description = "The mosquitto executable the bench starts its private broker with.", DefaultValueFactory = _ => "mosquitto" };
         var siloLog = new Option<string>("--silo-log-level") { Description = "Log level of the silo processes; their last lines are shown when frames go missing.", DefaultValueFactory = _ => "Warning" };
+        var batchFrames = new Option<int>("--batch-frames")
+        {
+            Description = "Frames per MQTT message, as an agent with Agent:Batching:MaxFrames sends them (1: one message per frame). Latency still counts from each frame's own time.",
+            DefaultValueFactory = _ => 1,
+        };
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object on stdout (progress goes to stderr)." };
         var check = new Option<bool>("--check") { Description = "Exit with 1 when a target fails or anything was lost or duplicated." };
         var command = new Command("ingest-bench", "Measure fleet ingest into PostgreSQL through MQTT and a multi-silo cluster, against raw COPY.")
         {
-            devices, rate, boxes, silos, duration, warmup, connection, mosquitto, siloLog, json, check,
+            devices, rate, boxes, silos, duration, warmup, batchFrames, connection, mosquitto, siloLog, json, check,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -48,7 +53,8 @@ internal static class IngestBenchVerb
                 TimeSpan.FromSeconds(parse.GetValue(warmup)),
                 TimeSpan.FromSeconds(parse.GetValue(duration)),
                 parse.GetValue(mosquitto)!,
-                parse.GetValue(siloLog)!);
+                parse.GetValue(siloLog)!,
+                parse.GetValue(batchFrames));
             if (Validate(settings) is { } problem)
             {
                 await Console.Error.WriteLineAsync("error: " + problem);
@@ -90,6 +96,7 @@ internal static class IngestBenchVerb
         : s.DetectionsPerSecond / s.DetectionsPerFrame / s.Devices > 100 ? "--rate asks more than 100 frames/s of each device; add devices"
         : s.Duration < TimeSpan.FromSeconds(5) ? "--duration must be at least 5 s"
         : s.Warmup < TimeSpan.Zero ? "--warmup must not be negative"
+        : s.BatchFrames is < 1 or > YoloFleet.Contracts.ProtocolLimits.MaxFramesPerBatch ? $"--batch-frames must be 1..{YoloFleet.Contracts.ProtocolLimits.MaxFramesPerBatch}"
         : null;
 
     private sealed record Target(string Name, bool Passed, string Detail);
