@@ -61,7 +61,10 @@ internal sealed class DetectionRecordConfiguration : IEntityTypeConfiguration<De
         builder.Property(d => d.Y1).HasColumnName("y1");
         builder.Property(d => d.X2).HasColumnName("x2");
         builder.Property(d => d.Y2).HasColumnName("y2");
-        builder.HasOne<FrameRecord>().WithMany().HasForeignKey(d => new { d.DeviceId, d.Sequence }).OnDelete(DeleteBehavior.Cascade);
+
+        // No foreign key to frames: it cost a referential-integrity trigger and a row lock on the frame for every box,
+        // about 40 % of PostgreSQL's time per box (docs/storage.md). The one writer (FrameBatchWriter) copies a frame's boxes
+        // in the transaction that inserted the frame, and retention deletes a frame's boxes with it (RetentionSweeper).
 
         // A BRIN index on the time column, not a btree and not partitions: see docs/storage.md for the measurement.
         builder.HasIndex(d => d.CapturedAt).HasDatabaseName("ix_detections_captured_at_brin").HasMethod("brin");

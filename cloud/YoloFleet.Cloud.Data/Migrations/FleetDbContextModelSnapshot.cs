@@ -533,15 +533,6 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.ToTable("verifications", (string)null);
                 });
 
-            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DetectionRecord", b =>
-                {
-                    b.HasOne("YoloFleet.Cloud.Data.Entities.FrameRecord", null)
-                        .WithMany()
-                        .HasForeignKey("DeviceId", "Sequence")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
-                });
-
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.FrameRecord", b =>
                 {
                     b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)

@@ -6,8 +6,8 @@ namespace YoloFleet.Cloud.Data.Retention;
 public enum RetainedTable
 {
     /// <summary>
-    /// frames, by received_at (the silo's clock, never the device's); their detections go with them (ON DELETE CASCADE),
-    /// so a frame and its boxes never outlive each other.
+    /// frames, by received_at (the silo's clock, never the device's); their detections go with them in the same
+    /// statement, so a frame and its boxes never outlive each other.
     /// </summary>
     Frames,
 
@@ -43,11 +43,19 @@ public sealed class RetentionSweeper(NpgsqlDataSource dataSource)
         var (name, column) = Describe(table);
 
         // ctid picks the physical rows found by the bounded scan; no key list has to travel to the client and back.
-        await using var command = dataSource.CreateCommand(
-            $"DELETE FROM {name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {name} WHERE {column} < $1 LIMIT $2))");
+        var delete = $"DELETE FROM {name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {name} WHERE {column} < $1 LIMIT $2))";
+
+        // detections has no foreign key to frames (it cost too much per box); a frame's boxes go in the same statement.
+        await using var command = dataSource.CreateCommand(table == RetainedTable.Frames
+            ? $"""
+               WITH gone AS ({delete} RETURNING device_id, sequence),
+                    boxes AS (DELETE FROM detections d USING gone g WHERE d.device_id = g.device_id AND d.sequence = g.sequence)
+               SELECT count(*)::int FROM gone
+               """
+            : $"WITH gone AS ({delete} RETURNING 1) SELECT count(*)::int FROM gone");
         command.Parameters.AddWithValue(olderThan.UtcDateTime);
         command.Parameters.AddWithValue(batchSize);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <summary>
