@@ -1,5 +1,4 @@
 using Npgsql;
-using NpgsqlTypes;
 
 namespace YoloFleet.Cloud.Data.Ingest;
 
@@ -77,7 +76,7 @@ public sealed class FrameBatchWriter(NpgsqlDataSource dataSource)
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await CopyFramesAsync(connection, unique, cancellationToken);
+        await CopyFramesAsync(connection, "stage_frames", unique, cancellationToken);
 
         var inserted = new List<(string, long)>(unique.Count);
         await using (var merge = new NpgsqlCommand(Merge, connection, transaction))
@@ -96,64 +95,68 @@ public sealed class FrameBatchWriter(NpgsqlDataSource dataSource)
 
         var isNew = new HashSet<(string, long)>(inserted);
         var newFrames = inserted.Count == unique.Count ? unique : unique.FindAll(f => isNew.Contains((f.DeviceId, f.Sequence)));
-        var boxes = await CopyDetectionsAsync(connection, newFrames, cancellationToken);
+        var boxes = await CopyDetectionsAsync(connection, "detections", newFrames, cancellationToken);
 
         await transaction.CommitAsync(cancellationToken);
         return new BatchWriteResult(inserted, frames.Count - inserted.Count, boxes);
     }
 
-    // Rows are written with the synchronous Write: the async one costs a state machine per field and, at each buffer
-    // flush, a cancellation-timeout start that contends on a lock. Profiled at 20k detections/s it was a fifth of the
-    // silo's CPU. The writes only block when the 8 KiB buffer flushes, on this writer's own connection.
-    private static async Task CopyFramesAsync(NpgsqlConnection connection, List<FrameRow> frames, CancellationToken cancellationToken)
-    {
-        await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY stage_frames (device_id, sequence, captured_at, received_at, model_version, frame_width, frame_height, inference_ms, frame_ref, detection_count) FROM STDIN (FORMAT BINARY)",
-            cancellationToken);
-        foreach (var f in frames)
-        {
-            importer.StartRow();
-            importer.Write(f.DeviceId, NpgsqlDbType.Text);
-            importer.Write(f.Sequence, NpgsqlDbType.Bigint);
-            importer.Write(f.CapturedAt.UtcDateTime, NpgsqlDbType.TimestampTz);
-            importer.Write(f.ReceivedAt.UtcDateTime, NpgsqlDbType.TimestampTz);
-            importer.Write(f.ModelVersion, NpgsqlDbType.Text);
-            importer.Write(f.FrameWidth, NpgsqlDbType.Integer);
-            importer.Write(f.FrameHeight, NpgsqlDbType.Integer);
-            importer.Write(f.InferenceMs, NpgsqlDbType.Real);
-            importer.Write(f.FrameRef, NpgsqlDbType.Text);
-            importer.Write(f.Detections.Length, NpgsqlDbType.Integer);
-        }
+    // Rows go through BinaryCopyWriter rather than NpgsqlBinaryImporter, which binds a parameter per field: profiled at
+    // 50k detections/s, its per-field writes were about a third of the silo's CPU (docs/benchmarks.md).
+    // Public for the ingest bench's raw-COPY baseline, so that it writes exactly as the silo does.
 
-        // Without Complete() the import is rolled back.
-        await importer.CompleteAsync(cancellationToken);
-    }
-
-    private static async Task<long> CopyDetectionsAsync(NpgsqlConnection connection, List<FrameRow> frames, CancellationToken cancellationToken)
-    {
-        await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY detections (device_id, sequence, idx, captured_at, class_id, score, x1, y1, x2, y2) FROM STDIN (FORMAT BINARY)",
-            cancellationToken);
-        foreach (var f in frames)
-        {
-            var capturedAt = f.CapturedAt.UtcDateTime;
-            for (short i = 0; i < f.Detections.Length; i++)
+    /// <summary>Binary COPY of the frames' own columns into <paramref name="table"/> (frames' columns, no committed_at).</summary>
+    public static Task<long> CopyFramesAsync(NpgsqlConnection connection, string table, IReadOnlyList<FrameRow> frames, CancellationToken cancellationToken) =>
+        BinaryCopyWriter.CopyAsync(
+            connection,
+            $"COPY {table} (device_id, sequence, captured_at, received_at, model_version, frame_width, frame_height, inference_ms, frame_ref, detection_count) FROM STDIN (FORMAT BINARY)",
+            async (copy, ct) =>
             {
-                var d = f.Detections[i];
-                importer.StartRow();
-                importer.Write(f.DeviceId, NpgsqlDbType.Text);
-                importer.Write(f.Sequence, NpgsqlDbType.Bigint);
-                importer.Write(i, NpgsqlDbType.Smallint);
-                importer.Write(capturedAt, NpgsqlDbType.TimestampTz);
-                importer.Write(d.ClassId, NpgsqlDbType.Smallint);
-                importer.Write(d.Score, NpgsqlDbType.Real);
-                importer.Write(d.X1, NpgsqlDbType.Real);
-                importer.Write(d.Y1, NpgsqlDbType.Real);
-                importer.Write(d.X2, NpgsqlDbType.Real);
-                importer.Write(d.Y2, NpgsqlDbType.Real);
-            }
-        }
+                foreach (var f in frames)
+                {
+                    copy.StartRow(10);
+                    copy.Text(f.DeviceId);
+                    copy.Int64(f.Sequence);
+                    copy.TimestampTz(f.CapturedAt);
+                    copy.TimestampTz(f.ReceivedAt);
+                    copy.Text(f.ModelVersion);
+                    copy.Int32(f.FrameWidth);
+                    copy.Int32(f.FrameHeight);
+                    copy.Float4(f.InferenceMs);
+                    copy.Text(f.FrameRef);
+                    copy.Int32(f.Detections.Length);
+                    await copy.FlushIfFullAsync(ct);
+                }
+            },
+            cancellationToken);
 
-        return (long)await importer.CompleteAsync(cancellationToken);
-    }
+    /// <summary>Binary COPY of the frames' boxes into <paramref name="table"/> (detections' columns); returns the rows.</summary>
+    public static Task<long> CopyDetectionsAsync(NpgsqlConnection connection, string table, IReadOnlyList<FrameRow> frames, CancellationToken cancellationToken) =>
+        BinaryCopyWriter.CopyAsync(
+            connection,
+            $"COPY {table} (device_id, sequence, idx, captured_at, class_id, score, x1, y1, x2, y2) FROM STDIN (FORMAT BINARY)",
+            async (copy, ct) =>
+            {
+                foreach (var f in frames)
+                {
+                    for (short i = 0; i < f.Detections.Length; i++)
+                    {
+                        var d = f.Detections[i];
+                        copy.StartRow(10);
+                        copy.Text(f.DeviceId);
+                        copy.Int64(f.Sequence);
+                        copy.Int16(i);
+                        copy.TimestampTz(f.CapturedAt);
+                        copy.Int16(d.ClassId);
+                        copy.Float4(d.Score);
+                        copy.Float4(d.X1);
+                        copy.Float4(d.Y1);
+                        copy.Float4(d.X2);
+                        copy.Float4(d.Y2);
+                    }
+
+                    await copy.FlushIfFullAsync(ct);
+                }
+            },
+            cancellationToken);
 }
