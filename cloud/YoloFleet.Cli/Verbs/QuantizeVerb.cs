@@ -28,6 +28,9 @@ internal static class QuantizeVerb
         var quantizeTail = new Option<bool>("--quantize-tail") { Description = "Also quantize the decode tail (last layers and head arithmetic; usually costs accuracy)." };
         var autoExclude = new Option<bool>("--auto-exclude") { Description = "Rank nodes by sensitivity and keep the worst in FP32 until --target-cosine holds." };
         var excludedWeightsInt8 = new Option<bool>("--auto-exclude-int8-weights") { Description = "Auto-excluded layers keep int8 weights (float activations only): smaller file, some accuracy." };
+        var fp32TailWeights = new Option<bool>("--fp32-tail-weights") { Description = "Keep the decode tail's weights in FP32 (default: int8 weights, float computation)." };
+        var biasCorrection = new Option<bool>("--bias-correction") { Description = "Take the mean output shift from weight rounding, (W_q - W) . E[x], off each bias." };
+        var maxAutoExcluded = new Option<int>("--max-auto-exclude") { Description = "The most layers --auto-exclude keeps in FP32.", DefaultValueFactory = _ => 24 };
         var targetCosine = new Option<double>("--target-cosine") { Description = "Output cosine to FP32 that --auto-exclude aims for.", DefaultValueFactory = _ => 0.995 };
         var output = new Option<string>("--out", "-o") { Description = "The INT8 model to write.", Required = true };
         var eval = new Option<string?>("--eval") { Description = "Labelled image folder: report mAP before and after (COCO JSON in ../annotations, else YOLO labels)." };
@@ -37,7 +40,8 @@ internal static class QuantizeVerb
 
         var command = new Command("quantize", "Quantize an FP32 ONNX model to INT8 (QDQ), with a report of what changed.")
         {
-            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, targetCosine,
+            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, fp32TailWeights, biasCorrection,
+            maxAutoExcluded, targetCosine,
             output, eval, evalLimit, benchFrames, threads,
         };
         command.SetAction((parse, cancellationToken) =>
@@ -56,6 +60,9 @@ internal static class QuantizeVerb
                     AutoExclude = parse.GetValue(autoExclude),
                     TargetCosine = parse.GetValue(targetCosine),
                     AutoExcludedWeightsInt8 = parse.GetValue(excludedWeightsInt8),
+                    TailWeightsInt8 = !parse.GetValue(fp32TailWeights),
+                    BiasCorrection = parse.GetValue(biasCorrection),
+                    MaxAutoExcluded = parse.GetValue(maxAutoExcluded),
                 };
                 options.Validate();
                 var settings = new Settings(

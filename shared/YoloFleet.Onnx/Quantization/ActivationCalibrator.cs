@@ -8,12 +8,14 @@ namespace YoloFleet.Onnx.Quantization;
 /// <summary>
 /// Runs the FP32 model with the tensors to calibrate exposed as extra outputs, over a calibration set, and streams
 /// every value into a <see cref="TensorRangeCollector"/> per tensor: pass 1 min/max, pass 2 (Percentile, Entropy) the
-/// histograms. One image's tensors are in memory at a time.
+/// histograms. One image's tensors are in memory at a time. When asked, pass 1 also streams the per-channel means that
+/// bias correction needs.
 /// </summary>
 public static class ActivationCalibrator
 {
     public static IReadOnlyDictionary<string, TensorRangeCollector> Collect(
-        ModelProto prepared, IReadOnlyList<string> tensors, ICalibrationSet calibration, CalibrationMethod method, Action<string>? progress = null)
+        ModelProto prepared, IReadOnlyList<string> tensors, ICalibrationSet calibration, CalibrationMethod method, Action<string>? progress = null,
+        ChannelMeanCollector? channelMeans = null)
     {
         ArgumentNullException.ThrowIfNull(prepared);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -28,7 +30,7 @@ public static class ActivationCalibrator
         var declared = augmented.Graph.Output.Select(output => output.Name).ToHashSet(StringComparer.Ordinal);
         var inputNames = augmented.Graph.Input.Select(input => input.Name).ToHashSet(StringComparer.Ordinal);
         var fetched = new List<string>();
-        foreach (var tensor in tensors.Distinct(StringComparer.Ordinal))
+        foreach (var tensor in tensors.Concat(channelMeans?.Tensors ?? []).Distinct(StringComparer.Ordinal))
         {
             if (inputNames.Contains(tensor))
             {
@@ -65,10 +67,25 @@ public static class ActivationCalibrator
                     Observe(inputCollector!, input, pass);
                 }
 
-                using var outputs = session.Run(runOptions, [inputName], [inputValue], outputNames);
+                if (pass == 1)
+                {
+                    channelMeans?.Observe(inputName, input, shape);
+                }
+
+                // Only the input may be wanted (a single-layer model): nothing to run then.
+                using var outputs = outputNames.Length == 0 ? null : session.Run(runOptions, [inputName], [inputValue], outputNames);
                 for (var i = 0; i < outputNames.Length; i++)
                 {
-                    Observe(collectors[outputNames[i]], outputs[i].GetTensorDataAsSpan<float>(), pass);
+                    var values = outputs![i].GetTensorDataAsSpan<float>();
+                    if (collectors.TryGetValue(outputNames[i], out var collector))
+                    {
+                        Observe(collector, values, pass);
+                    }
+
+                    if (pass == 1)
+                    {
+                        channelMeans?.Observe(outputNames[i], values, outputs[i].GetTensorTypeAndShape().Shape);
+                    }
                 }
 
                 if (progress is not null && ((index + 1) % 16 == 0 || index + 1 == calibration.Count))

@@ -38,6 +38,18 @@ public sealed class QuantizerOptions
     /// </summary>
     public bool AutoExcludedWeightsInt8 { get; set; }
 
+    /// <summary>
+    /// The decode tail's Conv/Gemm/MatMul (kept in FP32 for their activations) store int8 weights, dequantized at run
+    /// time into their float computation: the tail's weights are a quarter of the INT8 file otherwise.
+    /// </summary>
+    public bool TailWeightsInt8 { get; set; } = true;
+
+    /// <summary>
+    /// Empirical bias correction: take the mean output shift that weight rounding causes, (W_q - W) . E[x] with E[x]
+    /// the per-channel input means over the calibration set, off each quantized layer's bias (docs/quantization.md).
+    /// </summary>
+    public bool BiasCorrection { get; set; }
+
     /// <summary>The most layers auto-exclusion keeps in FP32.</summary>
     public int MaxAutoExcluded { get; set; } = 24;
 
@@ -90,15 +102,30 @@ public static class ModelQuantizer
         var basePlan = QuantizationPlan.Create(prepared.Graph, options.ExcludeNodes, options.ExcludeOpTypes, options.QuantizeDecodeTail);
         progress($"plan: {basePlan.QuantizedNodes.Count} of {prepared.Graph.Node.Count} nodes quantized, {basePlan.QdqTensors.Count} activation tensors get QDQ");
 
-        var collectors = ActivationCalibrator.Collect(prepared, basePlan.QdqTensors, calibration, options.Method, progress);
+        var meanCollector = options.BiasCorrection ? new ChannelMeanCollector(Quantization.BiasCorrection.InputTensors(prepared.Graph)) : null;
+        var collectors = ActivationCalibrator.Collect(prepared, basePlan.QdqTensors, calibration, options.Method, progress, meanCollector);
+        var means = meanCollector?.Means();
+        if (means is not null)
+        {
+            progress($"bias correction: per-channel means of {means.Count} layer inputs");
+        }
+
+        // The decode tail's weighted layers compute in FP32 but can store int8 weights (unless excluded by the user).
+        var excludedTypes = options.ExcludeOpTypes.ToHashSet(StringComparer.Ordinal);
+        var tailWeights = options.TailWeightsInt8 && !options.QuantizeDecodeTail
+            ? QuantizationPlan.DecodeTail(prepared.Graph).Except(options.ExcludeNodes, StringComparer.Ordinal)
+                .Where(name => prepared.Graph.Node.First(node => node.Name == name) is var node && !excludedTypes.Contains(node.OpType))
+                .Order(StringComparer.Ordinal).ToList()
+            : [];
         var quantizationLevels = options.ActivationType == QuantizedType.UInt8 ? 256 : 255;
         var ranges = collectors.ToDictionary(
             entry => entry.Key, entry => entry.Value.Range(options.Method, options.Percentile, quantizationLevels), StringComparer.Ordinal);
         var narrowed = DeadZoneClipping.Apply(prepared.Graph, ranges);
         progress($"ranges: {ranges.Count} calibrated ({options.Method.ToString().ToLowerInvariant()}), {narrowed} narrowed to what their readers can tell apart");
 
-        var plan = basePlan;
-        var (model, weights) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel);
+        var plan = tailWeights.Count == 0 ? basePlan
+            : QuantizationPlan.Create(prepared.Graph, options.ExcludeNodes, options.ExcludeOpTypes, options.QuantizeDecodeTail, weightOnlyNodes: tailWeights);
+        var (model, weights, dequantizedNames) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel, means);
         var (outputs, _) = OutputComparison.Compare(prepared, model, calibration, options.ComparisonSamples);
         progress(string.Create(CultureInfo.InvariantCulture, $"compare: output cosine {OutputComparison.MeanCosine(outputs):F5} on {Math.Min(options.ComparisonSamples, calibration.Count)} inputs"));
 
@@ -106,14 +133,14 @@ public static class ModelQuantizer
         var autoExcluded = new List<string>();
         if (options.AutoExclude && OutputComparison.MeanCosine(outputs) < options.TargetCosine)
         {
-            sensitivity.AddRange(SensitivityAnalysis.Rank(prepared, basePlan, ranges, options, calibration, progress));
+            sensitivity.AddRange(SensitivityAnalysis.Rank(prepared, basePlan, ranges, options, calibration, progress, means));
             foreach (var layer in sensitivity.Take(options.MaxAutoExcluded))
             {
                 autoExcluded.Add(layer.Node);
                 plan = QuantizationPlan.Create(
                     prepared.Graph, [.. options.ExcludeNodes, .. autoExcluded], options.ExcludeOpTypes, options.QuantizeDecodeTail,
-                    weightOnlyNodes: options.AutoExcludedWeightsInt8 ? autoExcluded : null);
-                (model, weights) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel);
+                    weightOnlyNodes: [.. tailWeights, .. options.AutoExcludedWeightsInt8 ? autoExcluded : []]);
+                (model, weights, dequantizedNames) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel, means);
                 (outputs, _) = OutputComparison.Compare(prepared, model, calibration, options.ComparisonSamples);
                 var cosine = OutputComparison.MeanCosine(outputs);
                 progress(string.Create(CultureInfo.InvariantCulture, $"auto-exclude: {autoExcluded.Count} layer(s) in FP32 (last {layer.Node}), output cosine {cosine:F5}"));
@@ -125,10 +152,12 @@ public static class ModelQuantizer
         }
 
         var floatNodes = plan.FloatNodes
-            .Select(node => autoExcluded.Contains(node.Name) ? node with { Reason = plan.WeightOnlyNodes.Contains(node.Name) ? "auto-excluded: sensitivity analysis (float activations, int8 weights)" : "auto-excluded: sensitivity analysis" } : node)
+            .Select(node => autoExcluded.Contains(node.Name)
+                ? node with { Reason = plan.WeightOnlyNodes.Contains(node.Name) ? "auto-excluded: sensitivity analysis (float activations, int8 weights)" : "auto-excluded: sensitivity analysis" }
+                : plan.WeightOnlyNodes.Contains(node.Name) ? node with { Reason = node.Reason + " (int8 weights)" } : node)
             .ToList();
         var intermediatePairs = plan.QdqTensors.Where(tensor => !plan.SharedScaleSource.ContainsKey(tensor))
-            .Select(tensor => (tensor, tensor + "_dequantized")).ToList();
+            .Select(tensor => (tensor, dequantizedNames[tensor])).ToList();
         var (_, intermediate) = OutputComparison.Compare(prepared, model, calibration, Math.Min(2, options.ComparisonSamples), intermediatePairs);
         progress($"compare: per-tensor errors of {intermediate.Count} activation tensors measured");
 
@@ -145,6 +174,7 @@ public static class ModelQuantizer
             Percentile = options.Method == CalibrationMethod.Percentile ? options.Percentile : null,
             ActivationType = options.ActivationType,
             PerChannel = options.PerChannel,
+            BiasCorrected = options.BiasCorrection,
             Calibration = calibration.Description,
             CalibrationInputs = calibration.Count,
             Preparation = changes,

@@ -2,20 +2,38 @@ using YoloFleet.Onnx.Protos;
 
 namespace YoloFleet.Onnx.Quantization;
 
-/// <summary>One weight tensor as quantized, with its error.</summary>
-public sealed record WeightQuantization(string Node, string OpType, string Weight, int Channels, bool PerChannel, double SqnrDb);
+/// <summary>One weight tensor as quantized, with its error and, with bias correction, the mean |shift| taken off its bias.</summary>
+public sealed record WeightQuantization(string Node, string OpType, string Weight, int Channels, bool PerChannel, double SqnrDb, double? BiasShift = null);
+
+/// <summary>The QDQ model, its weights, and the name each quantized activation tensor's dequantized value has in it.</summary>
+public sealed record QdqBuild(ModelProto Model, IReadOnlyList<WeightQuantization> Weights, IReadOnlyDictionary<string, string> DequantizedNames);
 
 /// <summary>
 /// Writes the QDQ model: every planned activation tensor gets QuantizeLinear then DequantizeLinear (all its readers
 /// read the dequantized value, so the producer's only consumer is the QuantizeLinear and ONNX Runtime can fuse it),
 /// weights become int8 initializers with a DequantizeLinear (per output channel or per tensor, symmetric), biases
 /// int32 with scale input scale x weight scale, and float constants read by quantized Add/Mul/Concat 8-bit
-/// initializers. Inserted names are derived from the tensor names only, so the same inputs give the same bytes.
+/// initializers.
+/// <para>
+/// The file is kept small: inserted values get short names numbered in graph order, a kind letter and a base-62 number
+/// (<c>q1A</c> quantized, <c>d1A</c> dequantized, <c>s3</c> scale, <c>z0</c> zero point, <c>w7</c>/<c>b7</c> weight and
+/// bias), skipping any name the model already has; the model's own intermediate tensors are renamed the same way
+/// (<c>t1A</c>; graph inputs, outputs, initializers and node names are kept); inserted nodes have no name (optional in
+/// ONNX); equal activation scales and zero points share one initializer; the zero point of int8 weights and int32
+/// biases, 0 and optional in DequantizeLinear, is left out. Everything is decided in graph order, so the same inputs
+/// give the same bytes.
+/// </para>
 /// </summary>
 public static class QdqModelBuilder
 {
-    public static (ModelProto Model, IReadOnlyList<WeightQuantization> Weights) Build(
-        ModelProto prepared, QuantizationPlan plan, IReadOnlyDictionary<string, TensorRange> ranges, QuantizedType activationType, bool perChannel)
+    /// <param name="inputChannelMeans">
+    /// Per-input-channel means of weighted nodes' input tensors (by tensor name) for empirical bias correction: the
+    /// mean output shift that weight quantization causes, (W_q - W) . E[x] per output channel, is taken off the bias
+    /// before the bias is quantized. Null: no correction.
+    /// </param>
+    public static QdqBuild Build(
+        ModelProto prepared, QuantizationPlan plan, IReadOnlyDictionary<string, TensorRange> ranges, QuantizedType activationType, bool perChannel,
+        IReadOnlyDictionary<string, double[]>? inputChannelMeans = null)
     {
         ArgumentNullException.ThrowIfNull(prepared);
         ArgumentNullException.ThrowIfNull(plan);
@@ -24,7 +42,7 @@ public static class QdqModelBuilder
         var graph = model.Graph;
         var initializers = graph.Initializer.ToDictionary(tensor => tensor.Name, StringComparer.Ordinal);
         var existingNames = graph.Node.SelectMany(node => node.Output).Concat(graph.Input.Select(input => input.Name)).Concat(initializers.Keys)
-            .ToHashSet(StringComparer.Ordinal);
+            .Concat(graph.Output.Select(output => output.Name)).ToHashSet(StringComparer.Ordinal);
 
         // Activation parameters, in graph order so that a pass-through output finds its source already decided.
         var parameters = new Dictionary<string, QuantizationParameters>(StringComparer.Ordinal);
@@ -48,12 +66,54 @@ public static class QdqModelBuilder
         var nodes = new List<NodeProto>();
         var weights = new List<WeightQuantization>();
         var quantizedConstants = new Dictionary<string, string>(StringComparer.Ordinal);
+        var dequantizedNames = new Dictionary<string, string>(StringComparer.Ordinal);
+        var dequantizedSources = new Dictionary<string, string>(StringComparer.Ordinal);
+        var scaleNames = new Dictionary<int, string>();
+        var zeroPointNames = new Dictionary<(QuantizedType, int), string>();
+        var counters = new Dictionary<string, int>(StringComparer.Ordinal);
 
-        string Fresh(string name)
+        // The next unused name of a kind: kind + base-62 number, numbered in the order the builder asks (graph order).
+        string Value(string kind)
         {
-            if (!existingNames.Add(name))
+            while (true)
             {
-                throw new QuantizationException($"The model already has a value named '{name}', which the quantizer needs for a value it inserts.");
+                var number = counters.GetValueOrDefault(kind);
+                counters[kind] = number + 1;
+                var name = kind + Base62(number);
+                if (existingNames.Add(name))
+                {
+                    return name;
+                }
+            }
+        }
+
+        NodeProto Add(string opType, string[] inputs, string output)
+        {
+            var node = Node(opType, "", inputs, output);
+            nodes.Add(node);
+            return node;
+        }
+
+        string ScaleName(float scale)
+        {
+            var bits = BitConverter.SingleToInt32Bits(scale);
+            if (!scaleNames.TryGetValue(bits, out var name))
+            {
+                name = Value("s");
+                newInitializers.Add(OnnxTensors.Float(name, [], [scale]));
+                scaleNames[bits] = name;
+            }
+
+            return name;
+        }
+
+        string ZeroPointName(QuantizationParameters p)
+        {
+            if (!zeroPointNames.TryGetValue((p.Type, p.ZeroPoint), out var name))
+            {
+                name = Value("z");
+                newInitializers.Add(OnnxTensors.EightBit(name, [], p.Type, [unchecked((byte)p.ZeroPoint)]));
+                zeroPointNames[(p.Type, p.ZeroPoint)] = name;
             }
 
             return name;
@@ -62,14 +122,14 @@ public static class QdqModelBuilder
         void AddQdq(string tensor)
         {
             var p = parameters[tensor];
-            var scale = Fresh(tensor + "_scale");
-            var zeroPoint = Fresh(tensor + "_zero_point");
-            newInitializers.Add(OnnxTensors.Float(scale, [], [p.Scale]));
-            newInitializers.Add(OnnxTensors.EightBit(zeroPoint, [], p.Type, [unchecked((byte)p.ZeroPoint)]));
-            var quantized = Fresh(tensor + "_quantized");
-            var dequantized = Fresh(tensor + "_dequantized");
-            nodes.Add(Node("QuantizeLinear", tensor + "_QuantizeLinear", [tensor, scale, zeroPoint], quantized));
-            nodes.Add(Node("DequantizeLinear", tensor + "_DequantizeLinear", [quantized, scale, zeroPoint], dequantized));
+            var scale = ScaleName(p.Scale);
+            var zeroPoint = ZeroPointName(p);
+            var quantized = Value("q");
+            var dequantized = Value("d");
+            Add("QuantizeLinear", [tensor, scale, zeroPoint], quantized);
+            Add("DequantizeLinear", [quantized, scale, zeroPoint], dequantized);
+            dequantizedNames[tensor] = dequantized;
+            dequantizedSources[dequantized] = tensor;
         }
 
         var qdqSet = plan.QdqTensors.ToHashSet(StringComparer.Ordinal);
@@ -81,18 +141,18 @@ public static class QdqModelBuilder
         foreach (var node in graph.Node)
         {
             var isQuantized = plan.QuantizedNodes.Contains(node.Name);
+            var floatInput = node.Input.Count > 0 ? node.Input[0] : "";
             for (var i = 0; i < node.Input.Count; i++)
             {
-                var input = node.Input[i];
-                if (qdqSet.Contains(input))
+                if (dequantizedNames.TryGetValue(node.Input[i], out var dequantized))
                 {
-                    node.Input[i] = input + "_dequantized";
+                    node.Input[i] = dequantized;
                 }
             }
 
             if ((isQuantized || plan.WeightOnlyNodes.Contains(node.Name)) && QuantizationPlan.WeightedOpTypes.Contains(node.OpType))
             {
-                QuantizeWeights(node);
+                QuantizeWeights(node, isQuantized, inputChannelMeans?.GetValueOrDefault(floatInput));
             }
             else if (isQuantized && node.OpType is "Add" or "Mul" or "Concat")
             {
@@ -115,6 +175,33 @@ public static class QdqModelBuilder
             }
         }
 
+        // The model's own intermediate tensors get short names too (graph inputs and outputs keep theirs).
+        var graphOutputs = graph.Output.Select(output => output.Name).ToHashSet(StringComparer.Ordinal);
+        var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            foreach (var output in node.Output)
+            {
+                if (output.Length > 0 && !graphOutputs.Contains(output) && !renamed.ContainsKey(output))
+                {
+                    renamed[output] = Value("t");
+                }
+            }
+        }
+
+        foreach (var node in nodes)
+        {
+            for (var i = 0; i < node.Input.Count; i++)
+            {
+                node.Input[i] = renamed.GetValueOrDefault(node.Input[i], node.Input[i]);
+            }
+
+            for (var i = 0; i < node.Output.Count; i++)
+            {
+                node.Output[i] = renamed.GetValueOrDefault(node.Output[i], node.Output[i]);
+            }
+        }
+
         graph.Node.Clear();
         graph.Node.AddRange(nodes);
 
@@ -126,7 +213,7 @@ public static class QdqModelBuilder
 
         // Shapes recorded for the float graph name values that no longer exist or changed type; the runtime infers them again.
         graph.ValueInfo.Clear();
-        return (model, weights);
+        return new QdqBuild(model, weights, dequantizedNames);
 
         string QuantizeConstant(TensorProto constant)
         {
@@ -139,19 +226,15 @@ public static class QdqModelBuilder
             var p = QuantizationParameters.ForRange(values.Min(), values.Max(), activationType);
             var bytes = new byte[values.Length];
             p.Quantize(values, bytes);
-            var quantized = Fresh(constant.Name + "_quantized");
-            var scale = Fresh(constant.Name + "_scale");
-            var zeroPoint = Fresh(constant.Name + "_zero_point");
-            var dequantized = Fresh(constant.Name + "_dequantized");
+            var quantized = Value("c");
+            var dequantized = Value("d");
             newInitializers.Add(OnnxTensors.EightBit(quantized, [.. constant.Dims], p.Type, bytes));
-            newInitializers.Add(OnnxTensors.Float(scale, [], [p.Scale]));
-            newInitializers.Add(OnnxTensors.EightBit(zeroPoint, [], p.Type, [unchecked((byte)p.ZeroPoint)]));
-            nodes.Add(Node("DequantizeLinear", constant.Name + "_DequantizeLinear", [quantized, scale, zeroPoint], dequantized));
+            Add("DequantizeLinear", [quantized, ScaleName(p.Scale), ZeroPointName(p)], dequantized);
             quantizedConstants[constant.Name] = dequantized;
             return dequantized;
         }
 
-        void QuantizeWeights(NodeProto node)
+        void QuantizeWeights(NodeProto node, bool isQuantized, double[]? inputMeans)
         {
             var weightIndex = 1;
             if (node.Input.Count <= weightIndex || !initializers.TryGetValue(node.Input[weightIndex], out var weight)
@@ -177,6 +260,7 @@ public static class QdqModelBuilder
             var channels = dims.Length == 0 ? 1 : (int)dims[axis];
             var channelScales = perChannel && dims.Length >= 2 ? ChannelScales(values, dims, axis) : [QuantizationParameters.SymmetricInt8(MaxAbs(values)).Scale];
             var quantized = new byte[values.Length];
+            var errors = new float[values.Length];
             double signal = 0, noise = 0;
             var inner = dims.Skip(axis + 1).Aggregate(1L, (product, dimension) => product * dimension);
             for (var i = 0; i < values.Length; i++)
@@ -185,40 +269,53 @@ public static class QdqModelBuilder
                 var p = new QuantizationParameters(channelScales[channel], 0, QuantizedType.Int8);
                 var q = Math.Clamp(p.Quantize(values[i]), -127, 127);
                 quantized[i] = unchecked((byte)(sbyte)q);
-                var error = values[i] - p.Dequantize(q);
+                var error = p.Dequantize(q) - values[i];
+                errors[i] = error;
                 signal += (double)values[i] * values[i];
                 noise += (double)error * error;
             }
 
-            var name = weight.Name;
-            var quantizedName = Fresh(name + "_quantized");
-            var scaleName = Fresh(name + "_scale");
-            var zeroPointName = Fresh(name + "_zero_point");
-            var dequantizedName = Fresh(name + "_dequantized");
+            var quantizedName = Value("w");
+            var scaleName = Value("s");
+            var dequantizedName = Value("d");
             long[] scaleDims = channelScales.Length == 1 ? [] : [channelScales.Length];
             newInitializers.Add(OnnxTensors.EightBit(quantizedName, dims, QuantizedType.Int8, quantized));
             newInitializers.Add(OnnxTensors.Float(scaleName, scaleDims, channelScales));
-            newInitializers.Add(OnnxTensors.EightBit(zeroPointName, scaleDims, QuantizedType.Int8, new byte[channelScales.Length]));
-            var dequantize = Node("DequantizeLinear", name + "_DequantizeLinear", [quantizedName, scaleName, zeroPointName], dequantizedName);
+
+            // The int8 zero point is 0 and optional in DequantizeLinear, so it is left out.
+            var dequantize = Add("DequantizeLinear", [quantizedName, scaleName], dequantizedName);
             if (channelScales.Length > 1)
             {
                 dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
             }
 
-            nodes.Add(dequantize);
             node.Input[weightIndex] = dequantizedName;
-            weights.Add(new WeightQuantization(node.Name, node.OpType, name, channelScales.Length, channelScales.Length > 1, Sqnr(signal, noise)));
-
-            // Bias: int32 at scale input x weight, so the integer kernel adds it to its accumulator directly.
             var biasIndex = 2;
+            var hasFloatBias = node.Input.Count > biasIndex && initializers.TryGetValue(node.Input[biasIndex], out var bias) && bias.DataType == (int)TensorProto.Types.DataType.Float;
+            var shift = hasFloatBias && inputMeans is not null ? BiasCorrection.OutputShift(node, dims, errors, inputMeans) : null;
+            weights.Add(new WeightQuantization(
+                node.Name, node.OpType, weight.Name, channelScales.Length, channelScales.Length > 1, Sqnr(signal, noise), shift?.Average(Math.Abs)));
+            if (!hasFloatBias)
+            {
+                return;
+            }
+
+            bias = initializers[node.Input[biasIndex]];
+            var biasValues = OnnxTensors.ReadFloats(bias);
+            if (shift is not null && (biasValues.Length == shift.Length || biasValues.Length == 1))
+            {
+                // Take the expected output shift off the bias (a scalar bias becomes per channel).
+                biasValues = [.. shift.Select((value, c) => (float)((biasValues.Length == 1 ? biasValues[0] : biasValues[c]) - value))];
+            }
+
+            // Bias: int32 at scale input x weight, so the integer kernel adds it to its accumulator directly. A
+            // weight-only node computes in float and keeps a float bias (4 bytes a channel instead of 8).
             var activationInput = node.Input[0];
-            if (node.Input.Count > biasIndex && initializers.TryGetValue(node.Input[biasIndex], out var bias) && bias.DataType == (int)TensorProto.Types.DataType.Float
-                && activationInput.EndsWith("_dequantized", StringComparison.Ordinal)
-                && parameters.TryGetValue(activationInput[..^"_dequantized".Length], out var inputParameters)
+            if (isQuantized && dequantizedSources.TryGetValue(activationInput, out var inputTensor)
+                && parameters.TryGetValue(inputTensor, out var inputParameters)
                 && (node.OpType == "Conv" || (node.OpType == "Gemm" && bias.Dims.Count <= 1)))
             {
                 var outputs = node.OpType == "Conv" ? (int)dims[0] : (int)dims[axis];
-                var biasValues = OnnxTensors.ReadFloats(bias);
                 if (biasValues.Length != outputs && biasValues.Length != 1)
                 {
                     return;
@@ -233,18 +330,23 @@ public static class QdqModelBuilder
                     biasQuantized[c] = (int)Math.Clamp(Math.Round(value / (double)biasScales[c], MidpointRounding.ToEven), int.MinValue + 1, int.MaxValue);
                 }
 
-                var biasName = bias.Name;
-                var biasQuantizedName = Fresh($"{biasName}_{node.Name}_quantized");
-                var biasScaleName = Fresh($"{biasName}_{node.Name}_scale");
-                var biasZeroPointName = Fresh($"{biasName}_{node.Name}_zero_point");
-                var biasDequantizedName = Fresh($"{biasName}_{node.Name}_dequantized");
+                var biasQuantizedName = Value("b");
+                var biasScaleName = Value("s");
+                var biasDequantizedName = Value("d");
                 newInitializers.Add(OnnxTensors.Int32(biasQuantizedName, [outputs], biasQuantized));
                 newInitializers.Add(OnnxTensors.Float(biasScaleName, [outputs], biasScales));
-                newInitializers.Add(OnnxTensors.Int32(biasZeroPointName, [outputs], new int[outputs]));
-                var biasDequantize = Node("DequantizeLinear", $"{biasName}_{node.Name}_DequantizeLinear", [biasQuantizedName, biasScaleName, biasZeroPointName], biasDequantizedName);
+
+                // The int32 bias zero point must be 0; it is optional, so it is left out.
+                var biasDequantize = Add("DequantizeLinear", [biasQuantizedName, biasScaleName], biasDequantizedName);
                 biasDequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
-                nodes.Add(biasDequantize);
                 node.Input[biasIndex] = biasDequantizedName;
+            }
+            else if (shift is not null)
+            {
+                // A float bias (weight-only node): the corrected values replace it under a new name.
+                var correctedName = Value("f");
+                newInitializers.Add(OnnxTensors.Float(correctedName, [biasValues.Length], biasValues));
+                node.Input[biasIndex] = correctedName;
             }
         }
     }
@@ -269,9 +371,29 @@ public static class QdqModelBuilder
 
     private static float MaxAbs(float[] values) => values.Length == 0 ? 0f : values.Max(value => MathF.Abs(value));
 
+    private const string Base62Digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+    private static string Base62(int number)
+    {
+        Span<char> digits = stackalloc char[8];
+        var position = digits.Length;
+        do
+        {
+            digits[--position] = Base62Digits[number % 62];
+            number /= 62;
+        }
+        while (number > 0);
+        return new string(digits[position..]);
+    }
+
     private static NodeProto Node(string opType, string name, string[] inputs, string output)
     {
-        var node = new NodeProto { OpType = opType, Name = name };
+        var node = new NodeProto { OpType = opType };
+        if (name.Length > 0)
+        {
+            node.Name = name;
+        }
+
         node.Input.AddRange(inputs);
         node.Output.Add(output);
         return node;

@@ -27,6 +27,9 @@ public sealed class QuantizationReport
 
     public bool PerChannel { get; init; }
 
+    /// <summary>Whether biases were corrected for the mean shift of weight rounding (<see cref="BiasCorrection"/>).</summary>
+    public bool BiasCorrected { get; init; }
+
     public required string Calibration { get; init; }
 
     public int CalibrationInputs { get; init; }
@@ -78,6 +81,7 @@ public sealed class QuantizationReport
 
             writer.WriteString("activationType", ActivationType.ToString().ToLowerInvariant());
             writer.WriteBoolean("perChannel", PerChannel);
+            writer.WriteBoolean("biasCorrection", BiasCorrected);
             writer.WriteString("calibration", Calibration);
             writer.WriteNumber("calibrationInputs", CalibrationInputs);
             writer.WriteStartArray("preparation");
@@ -129,6 +133,11 @@ public sealed class QuantizationReport
                 writer.WriteNumber("channels", weight.Channels);
                 writer.WriteBoolean("perChannel", weight.PerChannel);
                 writer.WriteNumber("sqnrDb", Math.Round(weight.SqnrDb, 2));
+                if (weight.BiasShift is { } shift)
+                {
+                    writer.WriteNumber("biasShift", shift);
+                }
+
                 writer.WriteEndObject();
             }
 
@@ -182,7 +191,7 @@ public sealed class QuantizationReport
         var text = new StringBuilder();
         var invariant = CultureInfo.InvariantCulture;
         text.AppendLine(invariant, $"model        {Fp32Model} -> {Int8Model}");
-        text.AppendLine(invariant, $"method       {Method.ToString().ToLowerInvariant()}{(Percentile is { } p ? string.Create(invariant, $" {p}") : "")}, activations {ActivationType.ToString().ToLowerInvariant()}, weights int8 {(PerChannel ? "per channel" : "per tensor")}");
+        text.AppendLine(invariant, $"method       {Method.ToString().ToLowerInvariant()}{(Percentile is { } p ? string.Create(invariant, $" {p}") : "")}, activations {ActivationType.ToString().ToLowerInvariant()}, weights int8 {(PerChannel ? "per channel" : "per tensor")}{(BiasCorrected ? ", bias correction" : "")}");
         text.AppendLine(invariant, $"calibration {Calibration}");
         text.AppendLine(invariant, $"nodes        {QuantizedNodes} of {TotalNodes} quantized, {FloatNodes.Count} computing nodes in FP32");
         text.AppendLine();

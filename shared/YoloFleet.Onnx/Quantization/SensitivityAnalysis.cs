@@ -16,7 +16,7 @@ public static class SensitivityAnalysis
 {
     public static IReadOnlyList<LayerSensitivity> Rank(
         ModelProto prepared, QuantizationPlan plan, IReadOnlyDictionary<string, TensorRange> ranges, QuantizerOptions options,
-        ICalibrationSet calibration, Action<string> progress)
+        ICalibrationSet calibration, Action<string> progress, IReadOnlyDictionary<string, double[]>? inputChannelMeans = null)
     {
         ArgumentNullException.ThrowIfNull(prepared);
         ArgumentNullException.ThrowIfNull(plan);
@@ -48,7 +48,7 @@ public static class SensitivityAnalysis
             var node = candidates[c];
             var others = allQuantized.Where(name => name != node.Name).Order(StringComparer.Ordinal).ToList();
             var single = QuantizationPlan.Create(graph, [.. options.ExcludeNodes, .. others], options.ExcludeOpTypes, options.QuantizeDecodeTail);
-            var (model, _) = QdqModelBuilder.Build(prepared, single, ranges, options.ActivationType, options.PerChannel);
+            var model = QdqModelBuilder.Build(prepared, single, ranges, options.ActivationType, options.PerChannel, inputChannelMeans).Model;
             var outputs = Run(model, sessionOptions, inputName, shape, inputs, outputNames);
             results.Add(new LayerSensitivity(node.Name, node.OpType, Cosine(reference, outputs)));
             if ((c + 1) % 25 == 0 || c + 1 == candidates.Count)

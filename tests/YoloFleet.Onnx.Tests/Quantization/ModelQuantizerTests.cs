@@ -11,6 +11,33 @@ public sealed class ModelQuantizerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
+    private static NodeProto Producer(GraphProto graph, string tensor) => graph.Node.Single(node => node.Output.Contains(tensor));
+
+    // The quantizer renames intermediate tensors, so a tensor is found through the node (kept names) that makes it.
+    private static NodeProto QuantizeOf(GraphProto graph, string producer) =>
+        graph.Node.Single(node => node.OpType == "QuantizeLinear" && node.Input[0] == graph.Node.Single(candidate => candidate.Name == producer).Output[0]);
+
+    private static bool IsQuantized(GraphProto graph, string producer) =>
+        graph.Node.Any(node => node.OpType == "QuantizeLinear" && node.Input[0] == graph.Node.Single(candidate => candidate.Name == producer).Output[0]);
+
+    private static TensorProto Initializer(GraphProto graph, string name) => graph.Initializer.Single(tensor => tensor.Name == name);
+
+    private static void Rename(GraphProto graph, string from, string to)
+    {
+        foreach (var node in graph.Node)
+        {
+            for (var i = 0; i < node.Input.Count; i++)
+            {
+                node.Input[i] = node.Input[i] == from ? to : node.Input[i];
+            }
+
+            for (var i = 0; i < node.Output.Count; i++)
+            {
+                node.Output[i] = node.Output[i] == from ? to : node.Output[i];
+            }
+        }
+    }
+
     private static InMemoryCalibrationSet Calibration() => new(SyntheticModels.Inputs(12), "synthetic");
 
     private static QuantizationResult Quantize(ModelProto model, QuantizerOptions? options = null) =>
@@ -43,19 +70,24 @@ public sealed class ModelQuantizerTests : IDisposable
         var result = Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { ComparisonSamples = 2, QuantizeDecodeTail = true });
         var model = result.Model;
 
-        // Weights: int8 per output channel with a DequantizeLinear on axis 0; bias int32.
-        var weight = model.Graph.Initializer.Single(tensor => tensor.Name == "stem.weight_quantized");
-        Assert.Equal((int)TensorProto.Types.DataType.Int8, weight.DataType);
-        Assert.Equal([8L], model.Graph.Initializer.Single(tensor => tensor.Name == "stem.weight_scale").Dims);
-        Assert.Equal((int)TensorProto.Types.DataType.Int32, model.Graph.Initializer.Single(tensor => tensor.Name == "stem.bias_stem_quantized").DataType);
-        Assert.DoesNotContain(model.Graph.Initializer, tensor => tensor.Name == "stem.weight");
+        var graph = model.Graph;
+
+        // Weights: int8 per output channel with a DequantizeLinear on axis 0 and no zero point (0 is the default); bias int32.
+        var stem = graph.Node.Single(node => node.Name == "stem");
+        var weightDequantize = Producer(graph, stem.Input[1]);
+        Assert.Equal("DequantizeLinear", weightDequantize.OpType);
+        Assert.Equal(2, weightDequantize.Input.Count);
+        Assert.Equal((int)TensorProto.Types.DataType.Int8, Initializer(graph, weightDequantize.Input[0]).DataType);
+        Assert.Equal([8L], Initializer(graph, weightDequantize.Input[1]).Dims);
+        var biasDequantize = Producer(graph, stem.Input[2]);
+        Assert.Equal(2, biasDequantize.Input.Count);
+        Assert.Equal((int)TensorProto.Types.DataType.Int32, Initializer(graph, biasDequantize.Input[0]).DataType);
+        Assert.DoesNotContain(graph.Initializer, tensor => tensor.Name == "stem.weight");
         // Activations: uint8 by default; the hard-swish division became a multiplication that is quantized too.
-        Assert.Equal((int)TensorProto.Types.DataType.Uint8, model.Graph.Initializer.Single(tensor => tensor.Name == "silu_out_zero_point").DataType);
-        Assert.Contains(model.Graph.Node, node => node.Name == "hs_div" && node.OpType == "Mul");
-        // MaxPool passes 8-bit values through: its output shares the input's scale.
-        Assert.Equal(
-            model.Graph.Initializer.Single(tensor => tensor.Name == "res_out_scale").RawData,
-            model.Graph.Initializer.Single(tensor => tensor.Name == "pool_out_scale").RawData);
+        Assert.Equal((int)TensorProto.Types.DataType.Uint8, Initializer(graph, QuantizeOf(graph, "stem_silu").Input[2]).DataType);
+        Assert.Contains(graph.Node, node => node.Name == "hs_div" && node.OpType == "Mul");
+        // MaxPool passes 8-bit values through: its output shares the input's scale (the same initializer).
+        Assert.Equal(QuantizeOf(graph, "residual").Input[1], QuantizeOf(graph, "pool").Input[1]);
 
         var optimized = Path.Combine(_folder, "optimized.onnx");
         using (var options = new SessionOptions { OptimizedModelFilePath = optimized, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED })
@@ -64,6 +96,7 @@ public sealed class ModelQuantizerTests : IDisposable
         }
 
         var fused = OnnxModelFile.Load(optimized).Graph.Node.Select(node => node.OpType).ToList();
+        // Weight and bias DequantizeLinear without a zero point still fuse.
         Assert.Equal(4, fused.Count(op => op == "QLinearConv"));
         Assert.Contains("QLinearSigmoid", fused);
         Assert.Contains("QLinearMul", fused);
@@ -82,22 +115,97 @@ public sealed class ModelQuantizerTests : IDisposable
         var depthwise = graph.Node.Single(node => node.Name == "depthwise");
         Assert.Equal("depthwise.weight", depthwise.Input[1]);
         Assert.Contains(graph.Initializer, tensor => tensor.Name == "depthwise.weight" && tensor.DataType == (int)TensorProto.Types.DataType.Float);
-        Assert.DoesNotContain(graph.Node, node => node.Name == "dw_out_QuantizeLinear");
-        Assert.DoesNotContain(graph.Node, node => node.Name is "stem_gate_QuantizeLinear" or "scores_QuantizeLinear");
+        Assert.False(IsQuantized(graph, "depthwise"));
+        Assert.False(IsQuantized(graph, "stem_sigmoid"));
+        Assert.False(IsQuantized(graph, "head_sigmoid"));
+        Assert.True(IsQuantized(graph, "stem_silu"));
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "depthwise" && node.Reason == "excluded by name");
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "stem_sigmoid" && node.Reason.Contains("Sigmoid", StringComparison.Ordinal));
         // The rest is still quantized.
-        Assert.Contains(graph.Node, node => node.Name == "stem.weight_DequantizeLinear");
+        Assert.Equal("DequantizeLinear", Producer(graph, graph.Node.Single(node => node.Name == "stem").Input[1]).OpType);
     }
 
     [Fact]
     public void The_decode_tail_stays_fp32_unless_asked()
     {
-        var result = Quantize(SyntheticModels.ConvBlock());
+        var result = Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { ComparisonSamples = 2, TailWeightsInt8 = false });
 
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "head" && node.Reason.StartsWith("decode tail", StringComparison.Ordinal));
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "head_sigmoid");
         Assert.Equal("head.weight", result.Model.Graph.Node.Single(node => node.Name == "head").Input[1]);
+        Assert.False(IsQuantized(result.Model.Graph, "head"));
+    }
+
+    [Fact]
+    public void The_decode_tail_stores_int8_weights_by_default_and_still_computes_in_fp32()
+    {
+        var result = Quantize(SyntheticModels.ConvBlock());
+        var graph = result.Model.Graph;
+
+        var head = graph.Node.Single(node => node.Name == "head");
+        var dequantize = Producer(graph, head.Input[1]);
+        Assert.Equal("DequantizeLinear", dequantize.OpType);
+        Assert.Equal((int)TensorProto.Types.DataType.Int8, Initializer(graph, dequantize.Input[0]).DataType);
+        // Its output stays float (no QuantizeLinear reads it) and so does its bias: the runtime runs a float Conv on
+        // dequantized weights.
+        Assert.False(IsQuantized(graph, "head"));
+        Assert.Equal("head.bias", head.Input[2]);
+        Assert.Contains(result.Report.FloatNodes, node => node.Name == "head" && node.Reason.EndsWith("(int8 weights)", StringComparison.Ordinal));
+        Assert.Contains(result.Report.Weights, weight => weight.Node == "head");
+        foreach (var input in SyntheticModels.Inputs(3, seed: 99))
+        {
+            var cosine = SyntheticModels.Cosine(SyntheticModels.Run(SyntheticModels.ConvBlock(), input)["scores"], SyntheticModels.Run(result.Model, input)["scores"]);
+            Assert.True(cosine >= 0.99, $"output cosine {cosine:F5} < 0.99");
+        }
+    }
+
+    [Fact]
+    public void Inserted_names_are_short_unique_and_avoid_names_the_model_already_has()
+    {
+        // A model that already uses names of the quantizer's forms ("q0", "d0", "t0").
+        var model = SyntheticModels.ConvBlock();
+        Rename(model.Graph, "stem_out", "q0");
+        Rename(model.Graph, "silu_out", "d0");
+        Rename(model.Graph, "dw_out", "t0");
+        var input = SyntheticModels.Inputs(1, seed: 3)[0];
+        var fp32Scores = SyntheticModels.Run(model, input)["scores"];
+
+        var result = Quantize(model);
+        var graph = result.Model.Graph;
+
+        var values = graph.Node.SelectMany(node => node.Output).Concat(graph.Initializer.Select(tensor => tensor.Name)).ToList();
+        Assert.Equal(values.Count, values.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(values.Where(value => value != "scores"), value => Assert.True(value.Length <= 4 || value.Contains('.', StringComparison.Ordinal), value));
+        // The model's nodes keep their names (exclusions and reports use them); inserted nodes have none.
+        Assert.Equal(SyntheticModels.ConvBlock().Graph.Node.Select(node => node.Name), graph.Node.Where(node => node.Name.Length > 0).Select(node => node.Name));
+        Assert.All(graph.Node.Where(node => node.OpType is "QuantizeLinear" or "DequantizeLinear"), node => Assert.Empty(node.Name));
+        // Graph inputs and outputs keep their names, and the model still computes what the FP32 one does.
+        Assert.Equal("input", graph.Input.Single().Name);
+        Assert.Equal("scores", graph.Output.Single().Name);
+        var cosine = SyntheticModels.Cosine(fp32Scores, SyntheticModels.Run(result.Model, input)["scores"]);
+        Assert.True(cosine >= 0.99, $"output cosine {cosine:F5}");
+        // Stable: the names do not depend on anything but the model (the byte-identity test covers the rest).
+        Assert.Equal(values, Quantize(model).Model.Graph.Node.SelectMany(node => node.Output).Concat(Quantize(model).Model.Graph.Initializer.Select(tensor => tensor.Name)));
+    }
+
+    [Fact]
+    public void The_int8_file_holds_little_more_than_one_byte_per_weight_and_the_per_channel_parameters()
+    {
+        var fp32 = SyntheticModels.ConvBlock(channels: 64);
+        var weights = fp32.Graph.Initializer.Where(tensor => tensor.Name.EndsWith(".weight", StringComparison.Ordinal)).Sum(OnnxTensors.ElementCount);
+        var biases = fp32.Graph.Initializer.Where(tensor => tensor.Name.EndsWith(".bias", StringComparison.Ordinal)).Sum(OnnxTensors.ElementCount);
+        var floatBytes = fp32.ToByteArray().Length;
+
+        var int8 = Quantize(fp32).Model;
+
+        // The bound: one byte per weight; per output channel a float weight scale, an int32 bias and a float bias scale
+        // (12 bytes); the FP32 graph's own records (the file less its float weights and biases); and at most 64 bytes
+        // per inserted QuantizeLinear/DequantizeLinear node with its share of scalar scales and zero points. Names
+        // derived from tensor names ("stem_out_DequantizeLinear", "stem.bias_stem_zero_point") broke it.
+        var inserted = int8.Graph.Node.Count(node => node.OpType is "QuantizeLinear" or "DequantizeLinear");
+        var bound = weights + (12 * biases) + (floatBytes - (4 * (weights + biases))) + (64 * inserted);
+        var bytes = int8.ToByteArray().Length;
+        Assert.True(bytes <= bound, $"INT8 file {bytes} bytes > bound {bound} ({weights} weights, {biases} channels, {inserted} Q/DQ nodes)");
     }
 
     [Fact]
@@ -111,8 +219,9 @@ public sealed class ModelQuantizerTests : IDisposable
     [Fact]
     public void Quantizing_twice_gives_byte_identical_models()
     {
-        var first = Quantize(SyntheticModels.ConvBlock()).Model.ToByteArray();
-        var second = Quantize(SyntheticModels.ConvBlock()).Model.ToByteArray();
+        var options = new QuantizerOptions { ComparisonSamples = 2, BiasCorrection = true };
+        var first = Quantize(SyntheticModels.ConvBlock(), options).Model.ToByteArray();
+        var second = Quantize(SyntheticModels.ConvBlock(), options).Model.ToByteArray();
 
         Assert.Equal(first, second);
     }
@@ -224,7 +333,7 @@ public sealed class ModelQuantizerTests : IDisposable
         var root = json.RootElement;
         Assert.Equal("percentile", root.GetProperty("method").GetString());
         Assert.Equal("uint8", root.GetProperty("activationType").GetString());
-        Assert.Equal(3, root.GetProperty("weights").GetArrayLength());
+        Assert.Equal(4, root.GetProperty("weights").GetArrayLength());
         Assert.True(root.GetProperty("activations").EnumerateArray().All(activation => activation.TryGetProperty("min", out _)));
         Assert.Contains(root.GetProperty("floatNodes").EnumerateArray(), node => node.GetProperty("name").GetString() == "head");
         Assert.True(root.GetProperty("weights")[0].GetProperty("sqnrDb").GetDouble() > 30);

@@ -14,23 +14,23 @@ internal static class SyntheticModels
 {
     public const int Size = 16;
 
-    public static ModelProto ConvBlock(int opset = 13, int seed = 7)
+    public static ModelProto ConvBlock(int opset = 13, int seed = 7, int channels = 8)
     {
         var random = new Random(seed);
         var graph = new GraphProto { Name = "synthetic" };
         graph.Input.Add(ValueInfo("input", 1, 3, Size, Size));
         graph.Output.Add(ValueInfo("scores", 1, 4, Size / 2, Size / 2));
 
-        Conv(graph, random, "stem", "input", "stem_out", inChannels: 3, outChannels: 8, kernel: 3, group: 1);
+        Conv(graph, random, "stem", "input", "stem_out", inChannels: 3, outChannels: channels, kernel: 3, group: 1);
         graph.Node.Add(Node("Sigmoid", "stem_sigmoid", ["stem_out"], ["stem_gate"]));
         graph.Node.Add(Node("Mul", "stem_silu", ["stem_out", "stem_gate"], ["silu_out"]));
-        Conv(graph, random, "depthwise", "silu_out", "dw_out", inChannels: 8, outChannels: 8, kernel: 3, group: 8);
+        Conv(graph, random, "depthwise", "silu_out", "dw_out", inChannels: channels, outChannels: channels, kernel: 3, group: channels);
         graph.Node.Add(Node("Add", "residual", ["dw_out", "silu_out"], ["res_out"]));
         var pool = Node("MaxPool", "pool", ["res_out"], ["pool_out"]);
         pool.Attribute.Add(Ints("kernel_shape", 2, 2));
         pool.Attribute.Add(Ints("strides", 2, 2));
         graph.Node.Add(pool);
-        Conv(graph, random, "pointwise", "pool_out", "pw_out", inChannels: 8, outChannels: 8, kernel: 1, group: 1);
+        Conv(graph, random, "pointwise", "pool_out", "pw_out", inChannels: channels, outChannels: channels, kernel: 1, group: 1);
 
         // hard-swish as paddle2onnx writes it: x * Clip(x + 3, 0, 6) / 6.
         graph.Initializer.Add(OnnxTensors.Float("three", [], [3f]));
@@ -44,7 +44,7 @@ internal static class SyntheticModels
         var concat = Node("Concat", "concat", ["hs_out", "pool_out"], ["cat_out"]);
         concat.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
         graph.Node.Add(concat);
-        Conv(graph, random, "head", "cat_out", "head_out", inChannels: 16, outChannels: 4, kernel: 1, group: 1);
+        Conv(graph, random, "head", "cat_out", "head_out", inChannels: 2 * channels, outChannels: 4, kernel: 1, group: 1);
         graph.Node.Add(Node("Sigmoid", "head_sigmoid", ["head_out"], ["scores"]));
 
         var model = new ModelProto { IrVersion = 8, ProducerName = "YoloFleet tests", Graph = graph };
