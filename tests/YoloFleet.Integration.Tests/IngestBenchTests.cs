@@ -44,6 +44,7 @@ public sealed class IngestBenchTests
             Assert.All(result.FramesCommittedPerSilo, n => Assert.True(n > 0, "a silo got no share of the subscription"));
             Assert.NotNull(result.P95PublishToCommitMs);
             Assert.True(result.P50PublishToCommitMs <= result.P95PublishToCommitMs);
+            Assert.NotNull(result.P95WholeRunMs);
             Assert.True(result.RawCopyRowsPerSecond > 0);
             Assert.Equal(["broker", "silos", "postgres", "simulator"], result.Cpu.Select(c => c.Process));
             Assert.True(result.Cpu.Single(c => c.Process == "silos").CoresUsed > 0, "silo CPU was not measured");
