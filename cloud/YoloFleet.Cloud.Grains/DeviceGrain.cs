@@ -18,6 +18,7 @@ namespace YoloFleet.Cloud.Grains;
 public sealed class DeviceGrain(
     [PersistentState("device", DeviceGrain.StorageName)] IPersistentState<DeviceState> state,
     DeviceDirectory directory,
+    DeviceStateStorage storage,
     TimeProvider time) : Grain, IDeviceGrain
 {
     /// <summary>The grain storage provider's name: memory on a single host, Redis in a cluster.</summary>
@@ -39,7 +40,10 @@ public sealed class DeviceGrain(
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => SaveIfChangedAsync();
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        // Memory grain storage (single host) is itself made of grains, which a stopping silo has often deactivated
+        // already, and it would not outlive the silo anyway: writing to it on the way out only logged placement errors.
+        reason.ReasonCode == DeactivationReasonCode.ShuttingDown && !storage.Durable ? Task.CompletedTask : SaveIfChangedAsync();
 
     public Task RecordCommittedAsync(CommittedFrames committed)
     {
@@ -151,3 +155,6 @@ public sealed class DeviceGrain(
         return false;
     }
 }
+
+/// <summary>Which grain storage holds <see cref="DeviceGrain"/> state: durable (Redis, shared by the silos) or this silo's memory.</summary>
+public sealed record DeviceStateStorage(bool Durable);

@@ -36,6 +36,7 @@ public static class StorageServices
     /// </summary>
     public static ISiloBuilder AddDeviceGrainStorage(this ISiloBuilder silo, CloudOptions options)
     {
+        silo.Services.AddSingleton(new DeviceStateStorage(Durable: options.Silo.Clustering == ClusteringMode.Redis));
         if (options.Silo.Clustering == ClusteringMode.Redis)
         {
             silo.AddRedisGrainStorage(DeviceGrain.StorageName, redis =>
