@@ -30,6 +30,7 @@ internal static class QuantizeVerb
         var excludedWeightsInt8 = new Option<bool>("--auto-exclude-int8-weights") { Description = "Auto-excluded layers keep int8 weights (float activations only): smaller file, some accuracy." };
         var fp32TailWeights = new Option<bool>("--fp32-tail-weights") { Description = "Keep the decode tail's weights in FP32 (default: int8 weights, float computation)." };
         var biasCorrection = new Option<bool>("--bias-correction") { Description = "Take the mean output shift from weight rounding, (W_q - W) . E[x], off each bias." };
+        var equalize = new Option<bool>("--equalize") { Description = "Cross-layer equalization before calibration: balance the weight ranges of Conv pairs joined by nothing, Relu, LeakyRelu, Identity or MaxPool." };
         var maxAutoExcluded = new Option<int>("--max-auto-exclude") { Description = "The most layers --auto-exclude keeps in FP32.", DefaultValueFactory = _ => 24 };
         var targetCosine = new Option<double>("--target-cosine") { Description = "Output cosine to FP32 that --auto-exclude aims for.", DefaultValueFactory = _ => 0.995 };
         var output = new Option<string>("--out", "-o") { Description = "The INT8 model to write.", Required = true };
@@ -40,7 +41,7 @@ internal static class QuantizeVerb
 
         var command = new Command("quantize", "Quantize an FP32 ONNX model to INT8 (QDQ), with a report of what changed.")
         {
-            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, fp32TailWeights, biasCorrection,
+            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, fp32TailWeights, biasCorrection, equalize,
             maxAutoExcluded, targetCosine,
             output, eval, evalLimit, benchFrames, threads,
         };
@@ -62,6 +63,7 @@ internal static class QuantizeVerb
                     AutoExcludedWeightsInt8 = parse.GetValue(excludedWeightsInt8),
                     TailWeightsInt8 = !parse.GetValue(fp32TailWeights),
                     BiasCorrection = parse.GetValue(biasCorrection),
+                    Equalize = parse.GetValue(equalize),
                     MaxAutoExcluded = parse.GetValue(maxAutoExcluded),
                 };
                 options.Validate();

@@ -50,6 +50,12 @@ public sealed class QuantizerOptions
     /// </summary>
     public bool BiasCorrection { get; set; }
 
+    /// <summary>
+    /// Cross-layer equalization before calibration: balance the weight ranges of Conv pairs joined by nothing or a
+    /// positively homogeneous op (Relu, LeakyRelu, Identity, MaxPool), an exact FP32 rewrite (docs/quantization.md).
+    /// </summary>
+    public bool Equalize { get; set; }
+
     /// <summary>The most layers auto-exclusion keeps in FP32.</summary>
     public int MaxAutoExcluded { get; set; } = 24;
 
@@ -97,6 +103,15 @@ public static class ModelQuantizer
         foreach (var change in changes)
         {
             progress("prepare: " + change);
+        }
+
+        int? equalizedPairs = null;
+        if (options.Equalize)
+        {
+            var equalization = CrossLayerEqualization.Apply(prepared.Graph);
+            equalizedPairs = equalization.Pairs.Count;
+            progress(equalization.Describe());
+            changes = [.. changes, equalization.Describe()];
         }
 
         var basePlan = QuantizationPlan.Create(prepared.Graph, options.ExcludeNodes, options.ExcludeOpTypes, options.QuantizeDecodeTail);
@@ -175,6 +190,7 @@ public static class ModelQuantizer
             ActivationType = options.ActivationType,
             PerChannel = options.PerChannel,
             BiasCorrected = options.BiasCorrection,
+            EqualizedPairs = equalizedPairs,
             Calibration = calibration.Description,
             CalibrationInputs = calibration.Count,
             Preparation = changes,

@@ -30,6 +30,9 @@ public sealed class QuantizationReport
     /// <summary>Whether biases were corrected for the mean shift of weight rounding (<see cref="BiasCorrection"/>).</summary>
     public bool BiasCorrected { get; init; }
 
+    /// <summary>Conv pairs rescaled by cross-layer equalization before calibration (<see cref="CrossLayerEqualization"/>); null when it was off.</summary>
+    public int? EqualizedPairs { get; init; }
+
     public required string Calibration { get; init; }
 
     public int CalibrationInputs { get; init; }
@@ -82,6 +85,11 @@ public sealed class QuantizationReport
             writer.WriteString("activationType", ActivationType.ToString().ToLowerInvariant());
             writer.WriteBoolean("perChannel", PerChannel);
             writer.WriteBoolean("biasCorrection", BiasCorrected);
+            if (EqualizedPairs is { } equalizedPairs)
+            {
+                writer.WriteNumber("equalizedPairs", equalizedPairs);
+            }
+
             writer.WriteString("calibration", Calibration);
             writer.WriteNumber("calibrationInputs", CalibrationInputs);
             writer.WriteStartArray("preparation");
@@ -191,7 +199,7 @@ public sealed class QuantizationReport
         var text = new StringBuilder();
         var invariant = CultureInfo.InvariantCulture;
         text.AppendLine(invariant, $"model        {Fp32Model} -> {Int8Model}");
-        text.AppendLine(invariant, $"method       {Method.ToString().ToLowerInvariant()}{(Percentile is { } p ? string.Create(invariant, $" {p}") : "")}, activations {ActivationType.ToString().ToLowerInvariant()}, weights int8 {(PerChannel ? "per channel" : "per tensor")}{(BiasCorrected ? ", bias correction" : "")}");
+        text.AppendLine(invariant, $"method       {Method.ToString().ToLowerInvariant()}{(Percentile is { } p ? string.Create(invariant, $" {p}") : "")}, activations {ActivationType.ToString().ToLowerInvariant()}, weights int8 {(PerChannel ? "per channel" : "per tensor")}{(BiasCorrected ? ", bias correction" : "")}{(EqualizedPairs is { } pairs ? string.Create(invariant, $", {pairs} Conv pairs equalized") : "")}");
         text.AppendLine(invariant, $"calibration {Calibration}");
         text.AppendLine(invariant, $"nodes        {QuantizedNodes} of {TotalNodes} quantized, {FloatNodes.Count} computing nodes in FP32");
         text.AppendLine();
