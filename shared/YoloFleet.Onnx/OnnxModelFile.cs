@@ -9,9 +9,13 @@ public static class OnnxModelFile
     // Protobuf refuses messages over 2 GiB; ONNX models that large keep their weights in external data files.
     private const long MaxModelBytes = int.MaxValue;
 
-    /// <summary>Reads the ONNX model in <paramref name="path"/>.</summary>
-    /// <exception cref="OnnxModelReadException">The file is missing, empty, not an ONNX protobuf, or has no graph.</exception>
-    public static ModelProto Load(string path)
+    /// <summary>
+    /// Reads the ONNX model in <paramref name="path"/>, and with <paramref name="loadExternalData"/> the initializers it
+    /// keeps in external data files beside it (<see cref="OnnxExternalData"/>), so the result stands alone.
+    /// </summary>
+    /// <exception cref="OnnxModelReadException">The file is missing, empty, not an ONNX protobuf, or has no graph; or
+    /// its external data cannot be read.</exception>
+    public static ModelProto Load(string path, bool loadExternalData = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
@@ -50,15 +54,29 @@ public static class OnnxModelFile
             throw new OnnxModelReadException(fullPath, $"'{fullPath}' is not a valid ONNX model: it parses as protobuf but has no {(model.Graph is null ? "graph" : "IR version")}.");
         }
 
+        if (loadExternalData)
+        {
+            OnnxExternalData.Load(model, fullPath);
+        }
+
         return model;
     }
 
-    /// <summary>Writes <paramref name="model"/> to <paramref name="path"/>, replacing the file only once it is complete.</summary>
+    /// <summary>
+    /// Writes <paramref name="model"/> to <paramref name="path"/>, replacing the file only once it is complete. A model
+    /// over protobuf's 2 GiB limit is refused: move its weights out first with <see cref="OnnxExternalData.Externalize"/>.
+    /// </summary>
     public static void Save(ModelProto model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var fullPath = Path.GetFullPath(path);
+        var size = model.CalculateSize();
+        if (size < 0 || size > MaxModelBytes)
+        {
+            throw new InvalidOperationException(
+                $"The model is over protobuf's 2 GiB limit and cannot be written as one file to '{fullPath}'; move its weights into an external data file first (OnnxExternalData.Externalize).");
+        }
 
         // A half-written model would load as garbage later; write beside the target and move it into place.
         var temporaryPath = fullPath + ".tmp";
