@@ -27,7 +27,8 @@ internal static class QuantizeVerb
         var excludeOp = new Option<string[]>("--exclude-op") { Description = "Operator types to keep in FP32 (repeatable), e.g. Concat.", AllowMultipleArgumentsPerToken = true };
         var quantizeTail = new Option<bool>("--quantize-tail") { Description = "Also quantize the decode tail (last layers and head arithmetic; usually costs accuracy)." };
         var autoExclude = new Option<bool>("--auto-exclude") { Description = "Rank nodes by sensitivity and keep the worst in FP32 until --target-cosine holds." };
-        var excludedWeightsInt8 = new Option<bool>("--auto-exclude-int8-weights") { Description = "Auto-excluded layers keep int8 weights (float activations only): smaller file, some accuracy." };
+        var excludedWeightsInt8 = new Option<bool>("--auto-exclude-int8-weights") { Description = "Auto-excluded layers keep int8 weights and compute in float (the default; kept for older command lines)." };
+        var excludedWeightsFp32 = new Option<bool>("--auto-exclude-fp32-weights") { Description = "Auto-excluded layers stay wholly FP32, weights too: a larger file, sometimes a little more accuracy." };
         var fp32TailWeights = new Option<bool>("--fp32-tail-weights") { Description = "Keep the decode tail's weights in FP32 (default: int8 weights, float computation)." };
         var biasCorrection = new Option<bool>("--bias-correction") { Description = "Take the mean output shift from weight rounding, (W_q - W) . E[x], off each bias." };
         var equalize = new Option<bool>("--equalize") { Description = "Cross-layer equalization before calibration: balance the weight ranges of Conv pairs joined by nothing, Relu, LeakyRelu, Identity or MaxPool." };
@@ -41,7 +42,7 @@ internal static class QuantizeVerb
 
         var command = new Command("quantize", "Quantize an FP32 ONNX model to INT8 (QDQ), with a report of what changed.")
         {
-            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, fp32TailWeights, biasCorrection, equalize,
+            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, excludedWeightsFp32, fp32TailWeights, biasCorrection, equalize,
             maxAutoExcluded, targetCosine,
             output, eval, evalLimit, benchFrames, threads,
         };
@@ -49,6 +50,11 @@ internal static class QuantizeVerb
         {
             try
             {
+                if (parse.GetValue(excludedWeightsInt8) && parse.GetValue(excludedWeightsFp32))
+                {
+                    throw new ArgumentException("--auto-exclude-int8-weights and --auto-exclude-fp32-weights contradict each other; give one.");
+                }
+
                 var options = new QuantizerOptions
                 {
                     Method = ParseMethod(parse.GetValue(method)!),
@@ -60,7 +66,7 @@ internal static class QuantizeVerb
                     QuantizeDecodeTail = parse.GetValue(quantizeTail),
                     AutoExclude = parse.GetValue(autoExclude),
                     TargetCosine = parse.GetValue(targetCosine),
-                    AutoExcludedWeightsInt8 = parse.GetValue(excludedWeightsInt8),
+                    AutoExcludedWeightsInt8 = !parse.GetValue(excludedWeightsFp32),
                     TailWeightsInt8 = !parse.GetValue(fp32TailWeights),
                     BiasCorrection = parse.GetValue(biasCorrection),
                     Equalize = parse.GetValue(equalize),
