@@ -11,6 +11,7 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
     BenchVerb.Create(),
     DetectVerb.Create(),
     QuantizeVerb.Create(),
+    Int8LimitVerb.Create(),
     ApiKeyVerb.Create(),
     IngestBenchVerb.Create(),
     SiloVerb.Create(),
