@@ -33,6 +33,11 @@ internal static class QuantizeVerb
         var biasCorrection = new Option<bool>("--bias-correction") { Description = "Take the mean output shift from weight rounding, (W_q - W) . E[x], off each bias." };
         var equalize = new Option<bool>("--equalize") { Description = "Cross-layer equalization before calibration: balance the weight ranges of Conv pairs joined by nothing, Relu, LeakyRelu, Identity or MaxPool." };
         var maxAutoExcluded = new Option<int>("--max-auto-exclude") { Description = "The most layers --auto-exclude keeps in FP32.", DefaultValueFactory = _ => 24 };
+        var plateau = new Option<int>("--plateau")
+        {
+            Description = "Stop auto-exclusion when this many more FP32 layers raised the output cosine by under 0.002, keeping the best of them (0: off).",
+            DefaultValueFactory = _ => 4,
+        };
         var targetCosine = new Option<double>("--target-cosine") { Description = "Output cosine to FP32 that --auto-exclude aims for.", DefaultValueFactory = _ => 0.995 };
         var output = new Option<string>("--out", "-o") { Description = "The INT8 model to write.", Required = true };
         var eval = new Option<string?>("--eval") { Description = "Labelled image folder: report mAP before and after (COCO JSON in ../annotations, else YOLO labels)." };
@@ -43,7 +48,7 @@ internal static class QuantizeVerb
         var command = new Command("quantize", "Quantize an FP32 ONNX model to INT8 (QDQ), with a report of what changed.")
         {
             model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, excludedWeightsFp32, fp32TailWeights, biasCorrection, equalize,
-            maxAutoExcluded, targetCosine,
+            maxAutoExcluded, plateau, targetCosine,
             output, eval, evalLimit, benchFrames, threads,
         };
         command.SetAction((parse, cancellationToken) =>
@@ -71,6 +76,7 @@ internal static class QuantizeVerb
                     BiasCorrection = parse.GetValue(biasCorrection),
                     Equalize = parse.GetValue(equalize),
                     MaxAutoExcluded = parse.GetValue(maxAutoExcluded),
+                    PlateauWindow = parse.GetValue(plateau),
                 };
                 options.Validate();
                 var settings = new Settings(

@@ -60,6 +60,15 @@ public sealed class QuantizerOptions
     /// <summary>The most layers auto-exclusion keeps in FP32.</summary>
     public int MaxAutoExcluded { get; set; } = 24;
 
+    /// <summary>
+    /// Auto-exclusion stops once the last this-many exclusions together raised the output cosine by less than
+    /// <see cref="PlateauGain"/>, and keeps the best count among them: each FP32 layer costs time. 0 turns it off.
+    /// </summary>
+    public int PlateauWindow { get; set; } = 4;
+
+    /// <summary>The cosine gain over <see cref="PlateauWindow"/> exclusions below which auto-exclusion stops.</summary>
+    public double PlateauGain { get; set; } = 0.002;
+
     /// <summary>Inputs (from the calibration set) used to compare outputs and rank layers.</summary>
     public int ComparisonSamples { get; set; } = 8;
 
@@ -77,6 +86,8 @@ public sealed class QuantizerOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(ComparisonSamples, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(MaxAutoExcluded);
+        ArgumentOutOfRangeException.ThrowIfNegative(PlateauWindow);
+        ArgumentOutOfRangeException.ThrowIfNegative(PlateauGain);
     }
 }
 
@@ -150,18 +161,43 @@ public static class ModelQuantizer
         if (options.AutoExclude && OutputComparison.MeanCosine(outputs) < options.TargetCosine)
         {
             sensitivity.AddRange(SensitivityAnalysis.Rank(prepared, basePlan, ranges, options, calibration, progress, means));
-            foreach (var layer in sensitivity.Take(options.MaxAutoExcluded))
+            // cosines[n]: the output cosine with the n most sensitive layers in FP32.
+            var cosines = new List<double> { OutputComparison.MeanCosine(outputs) };
+            void Exclude(int count)
             {
-                autoExcluded.Add(layer.Node);
+                autoExcluded.Clear();
+                autoExcluded.AddRange(sensitivity.Take(count).Select(layer => layer.Node));
                 plan = QuantizationPlan.Create(
                     prepared.Graph, [.. options.ExcludeNodes, .. autoExcluded], options.ExcludeOpTypes, options.QuantizeDecodeTail,
                     weightOnlyNodes: [.. tailWeights, .. options.AutoExcludedWeightsInt8 ? autoExcluded : []]);
                 (model, weights, dequantizedNames) = QdqModelBuilder.Build(prepared, plan, ranges, options.ActivationType, options.PerChannel, means);
                 (outputs, _) = OutputComparison.Compare(prepared, model, calibration, options.ComparisonSamples);
+            }
+
+            var window = options.PlateauWindow;
+            for (var count = 1; count <= Math.Min(options.MaxAutoExcluded, sensitivity.Count); count++)
+            {
+                Exclude(count);
                 var cosine = OutputComparison.MeanCosine(outputs);
-                progress(string.Create(CultureInfo.InvariantCulture, $"auto-exclude: {autoExcluded.Count} layer(s) in FP32 (last {layer.Node}), output cosine {cosine:F5}"));
+                cosines.Add(cosine);
+                progress(string.Create(CultureInfo.InvariantCulture, $"auto-exclude: {count} layer(s) in FP32 (last {autoExcluded[^1]}), output cosine {cosine:F5}"));
                 if (cosine >= options.TargetCosine)
                 {
+                    break;
+                }
+
+                // Every excluded layer is a float island that costs time; once more of them stop helping, keep the best
+                // count of the last window and stop (docs/quantization.md: yolox plateaus after about 7).
+                if (window > 0 && count >= window && cosine - cosines[count - window] < options.PlateauGain)
+                {
+                    var best = Enumerable.Range(count - window, window + 1).MaxBy(n => cosines[n]);
+                    if (best != count)
+                    {
+                        Exclude(best);
+                    }
+
+                    progress(string.Create(CultureInfo.InvariantCulture,
+                        $"auto-exclude: the last {window} layers raised the cosine by {cosine - cosines[count - window]:F5} (< {options.PlateauGain}); keeping {best} in FP32 (cosine {cosines[best]:F5})"));
                     break;
                 }
             }

@@ -105,6 +105,35 @@ public sealed class ModelQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void Auto_exclusion_ranks_layers_by_sensitivity_and_keeps_the_worst_in_fp32_up_to_the_cap()
+    {
+        // A target no model reaches, so the cap decides; no plateau stop.
+        var options = new QuantizerOptions { ComparisonSamples = 2, AutoExclude = true, TargetCosine = 1, MaxAutoExcluded = 2, PlateauWindow = 0 };
+
+        var result = Quantize(SyntheticModels.ConvBlock(), options);
+        var report = result.Report;
+
+        Assert.NotEmpty(report.Sensitivity);
+        Assert.Equal(report.Sensitivity.OrderBy(layer => layer.Cosine).Select(layer => layer.Node), report.Sensitivity.Select(layer => layer.Node));
+        Assert.Equal(report.Sensitivity.Take(2).Select(layer => layer.Node), report.AutoExcluded);
+        Assert.All(report.AutoExcluded, name => Assert.Contains(report.FloatNodes, node => node.Name == name && node.Reason.StartsWith("auto-excluded", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Auto_exclusion_stops_when_more_fp32_layers_stop_helping_and_keeps_the_best_count()
+    {
+        var lines = new List<string>();
+
+        // Any gain under 1.0 over one more layer counts as a plateau: at most one layer stays in FP32.
+        var options = new QuantizerOptions { ComparisonSamples = 2, AutoExclude = true, TargetCosine = 1, MaxAutoExcluded = 5, PlateauWindow = 1, PlateauGain = 1 };
+        var result = ModelQuantizer.Quantize(SyntheticModels.ConvBlock(), Calibration(), options, lines.Add);
+
+        Assert.InRange(result.Report.AutoExcluded.Count, 0, 1);
+        Assert.Contains(lines, line => line.Contains("raised the cosine by", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, line => line.StartsWith("auto-exclude: 2 layer(s)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Excluded_nodes_and_op_types_stay_in_fp32_with_the_reason_reported()
     {
         var options = new QuantizerOptions { ComparisonSamples = 2, ExcludeNodes = ["depthwise"], ExcludeOpTypes = ["Sigmoid"], QuantizeDecodeTail = true };
