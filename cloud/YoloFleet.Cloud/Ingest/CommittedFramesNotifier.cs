@@ -94,7 +94,12 @@ public sealed partial class CommittedFramesNotifier(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var interval = TimeSpan.FromMilliseconds(Math.Max(options.Ingest.GrainUpdateIntervalMs, 1));
+        if (options.Ingest.GrainUpdateIntervalMs == 0)
+        {
+            return; // Add sends each batch's updates itself.
+        }
+
+        var interval = TimeSpan.FromMilliseconds(options.Ingest.GrainUpdateIntervalMs);
         while (!stoppingToken.IsCancellationRequested)
         {
             await Task.Delay(interval, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
