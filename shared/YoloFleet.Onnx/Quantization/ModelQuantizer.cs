@@ -208,7 +208,8 @@ public static class ModelQuantizer
                 ? node with { Reason = plan.WeightOnlyNodes.Contains(node.Name) ? "auto-excluded: sensitivity analysis (float activations, int8 weights)" : "auto-excluded: sensitivity analysis" }
                 : plan.WeightOnlyNodes.Contains(node.Name) ? node with { Reason = node.Reason + " (int8 weights)" } : node)
             .ToList();
-        var intermediatePairs = plan.QdqTensors.Where(tensor => !plan.SharedScaleSource.ContainsKey(tensor))
+        // Tensors whose only reader is a Mul folded into a scale have no DequantizeLinear to compare.
+        var intermediatePairs = plan.QdqTensors.Where(tensor => !plan.SharedScaleSource.ContainsKey(tensor) && dequantizedNames.ContainsKey(tensor))
             .Select(tensor => (tensor, dequantizedNames[tensor])).ToList();
         var (_, intermediate) = OutputComparison.Compare(prepared, model, calibration, Math.Min(2, options.ComparisonSamples), intermediatePairs);
         progress($"compare: per-tensor errors of {intermediate.Count} activation tensors measured");

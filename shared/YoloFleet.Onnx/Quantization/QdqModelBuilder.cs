@@ -54,6 +54,12 @@ public static class QdqModelBuilder
                 continue;
             }
 
+            if (plan.ScaledTensors.TryGetValue(tensor, out var scaledFrom) && parameters.TryGetValue(scaledFrom.Source, out var unscaled))
+            {
+                parameters[tensor] = unscaled with { Scale = unscaled.Scale * scaledFrom.Factor };
+                continue;
+            }
+
             if (!ranges.TryGetValue(tensor, out var range))
             {
                 throw new QuantizationException($"No calibration range for tensor '{tensor}'; the calibration did not observe it.");
@@ -68,6 +74,12 @@ public static class QdqModelBuilder
         var quantizedConstants = new Dictionary<string, string>(StringComparer.Ordinal);
         var dequantizedNames = new Dictionary<string, string>(StringComparer.Ordinal);
         var dequantizedSources = new Dictionary<string, string>(StringComparer.Ordinal);
+        var quantizedNames = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        // A tensor read only by Mul nodes that are folded into a scale needs no DequantizeLinear of its own.
+        var folded = plan.ScaledTensors.Keys.ToHashSet(StringComparer.Ordinal);
+        var graphOutputNames = graph.Output.Select(output => output.Name).ToHashSet(StringComparer.Ordinal);
+        var readByUnfolded = graph.Node.Where(node => !node.Output.Any(folded.Contains)).SelectMany(node => node.Input).ToHashSet(StringComparer.Ordinal);
         var scaleNames = new Dictionary<int, string>();
         var zeroPointNames = new Dictionary<(QuantizedType, int), string>();
         var counters = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -125,9 +137,19 @@ public static class QdqModelBuilder
             var scale = ScaleName(p.Scale);
             var zeroPoint = ZeroPointName(p);
             var quantized = Value("q");
-            var dequantized = Value("d");
             Add("QuantizeLinear", [tensor, scale, zeroPoint], quantized);
-            Add("DequantizeLinear", [quantized, scale, zeroPoint], dequantized);
+            quantizedNames[tensor] = quantized;
+            if (readByUnfolded.Contains(tensor) || graphOutputNames.Contains(tensor))
+            {
+                AddDequantize(tensor, quantized);
+            }
+        }
+
+        void AddDequantize(string tensor, string quantized)
+        {
+            var p = parameters[tensor];
+            var dequantized = Value("d");
+            Add("DequantizeLinear", [quantized, ScaleName(p.Scale), ZeroPointName(p)], dequantized);
             dequantizedNames[tensor] = dequantized;
             dequantizedSources[dequantized] = tensor;
         }
@@ -140,6 +162,18 @@ public static class QdqModelBuilder
 
         foreach (var node in graph.Node)
         {
+            if (node.Output.Count == 1 && plan.ScaledTensors.TryGetValue(node.Output[0], out var scaled) && quantizedNames.TryGetValue(scaled.Source, out var source))
+            {
+                // Mul by a positive constant: the source's 8-bit values, dequantized with the scale times the constant.
+                quantizedNames[node.Output[0]] = source;
+                if (readByUnfolded.Contains(node.Output[0]) || graphOutputNames.Contains(node.Output[0]))
+                {
+                    AddDequantize(node.Output[0], source);
+                }
+
+                continue;
+            }
+
             var isQuantized = plan.QuantizedNodes.Contains(node.Name);
             var floatInput = node.Input.Count > 0 ? node.Input[0] : "";
             for (var i = 0; i < node.Input.Count; i++)

@@ -5,6 +5,9 @@ namespace YoloFleet.Onnx.Quantization;
 /// <summary>A node kept in FP32, and why.</summary>
 public sealed record FloatNode(string Name, string OpType, string Reason);
 
+/// <summary>A tensor that is <paramref name="Source"/> times a positive constant <paramref name="Factor"/>.</summary>
+public sealed record ScaledTensor(string Source, float Factor);
+
 /// <summary>
 /// Which nodes run quantized and which tensors carry a QuantizeLinear/DequantizeLinear pair, decided from the graph
 /// alone (no data). A node is quantized when its operator has an integer form in ONNX Runtime (or passes 8-bit values
@@ -32,13 +35,15 @@ public sealed class QuantizationPlan
     };
 
     private QuantizationPlan(
-        HashSet<string> quantizedNodes, HashSet<string> weightOnlyNodes, List<FloatNode> floatNodes, List<string> qdqTensors, Dictionary<string, string> sharedScale)
+        HashSet<string> quantizedNodes, HashSet<string> weightOnlyNodes, List<FloatNode> floatNodes, List<string> qdqTensors, Dictionary<string, string> sharedScale,
+        Dictionary<string, ScaledTensor> scaled)
     {
         QuantizedNodes = quantizedNodes;
         WeightOnlyNodes = weightOnlyNodes;
         FloatNodes = floatNodes;
         QdqTensors = qdqTensors;
         SharedScaleSource = sharedScale;
+        ScaledTensors = scaled;
     }
 
     /// <summary>Names of the nodes that run quantized.</summary>
@@ -59,6 +64,14 @@ public sealed class QuantizationPlan
 
     /// <summary>For a pass-through node's output, the tensor whose scale it shares.</summary>
     public IReadOnlyDictionary<string, string> SharedScaleSource { get; }
+
+    /// <summary>
+    /// The outputs of quantized Mul nodes by a positive scalar constant k (PicoDet's hard-swish ends in one: the
+    /// <c>/ 6</c>, made a Mul by preparation), with the quantized tensor they scale. Such a Mul is not written: its
+    /// output is its input's 8-bit values read with k times the input's scale (same zero point), which is exact and
+    /// saves one integer kernel pass over the tensor.
+    /// </summary>
+    public IReadOnlyDictionary<string, ScaledTensor> ScaledTensors { get; }
 
     /// <summary>Plans <paramref name="graph"/> (prepared and in topological order).</summary>
     public static QuantizationPlan Create(
@@ -168,9 +181,40 @@ public sealed class QuantizationPlan
             }
         }
 
+        var qdqSet = qdq.ToHashSet(StringComparer.Ordinal);
+        var scaled = new Dictionary<string, ScaledTensor>(StringComparer.Ordinal);
+        foreach (var node in graph.Node.Where(node => node.OpType == "Mul" && node.Input.Count == 2 && quantized.Contains(node.Name)))
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var data = node.Input[1 - i];
+                if (PositiveScalar(graph, node.Input[i]) is { } factor && qdqSet.Contains(data) && qdqSet.Contains(node.Output[0]))
+                {
+                    scaled[node.Output[0]] = new ScaledTensor(data, factor);
+                    break;
+                }
+            }
+        }
+
         var weightOnly = (weightOnlyNodes ?? []).Where(name => !quantized.Contains(name) && nodesByName.TryGetValue(name, out var node)
             && WeightedOpTypes.Contains(node.OpType) && node.Input.Count > 1 && initializers.Contains(node.Input[1])).ToHashSet(StringComparer.Ordinal);
-        return new QuantizationPlan(quantized, weightOnly, floatNodes, qdq, shared);
+        return new QuantizationPlan(quantized, weightOnly, floatNodes, qdq, shared, scaled);
+    }
+
+    /// <summary>
+    /// The value of a float initializer with one element and rank 0 or 1 (so broadcasting cannot change the other
+    /// input's shape) when it is positive and finite; otherwise null.
+    /// </summary>
+    private static float? PositiveScalar(GraphProto graph, string name)
+    {
+        var tensor = graph.Initializer.FirstOrDefault(initializer => initializer.Name == name);
+        if (tensor is null || tensor.DataType != (int)TensorProto.Types.DataType.Float || tensor.Dims.Count > 1 || tensor.Dims.Aggregate(1L, (product, dimension) => product * dimension) != 1)
+        {
+            return null;
+        }
+
+        var value = OnnxTensors.ReadFloats(tensor)[0];
+        return float.IsFinite(value) && value > 0 ? value : null;
     }
 
     /// <summary>The inputs of a quantized node that carry activations (not weights, bias, shapes, scales or axes).</summary>

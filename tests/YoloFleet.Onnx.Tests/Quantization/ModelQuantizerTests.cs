@@ -83,9 +83,20 @@ public sealed class ModelQuantizerTests : IDisposable
         Assert.Equal(2, biasDequantize.Input.Count);
         Assert.Equal((int)TensorProto.Types.DataType.Int32, Initializer(graph, biasDequantize.Input[0]).DataType);
         Assert.DoesNotContain(graph.Initializer, tensor => tensor.Name == "stem.weight");
-        // Activations: uint8 by default; the hard-swish division became a multiplication that is quantized too.
+        // Activations: uint8 by default.
         Assert.Equal((int)TensorProto.Types.DataType.Uint8, Initializer(graph, QuantizeOf(graph, "stem_silu").Input[2]).DataType);
-        Assert.Contains(graph.Node, node => node.Name == "hs_div" && node.OpType == "Mul");
+
+        // The hard-swish division became a multiplication by 1/6, which is folded into a scale: no node is left, and
+        // the Concat reads hs_mul's 8-bit values dequantized with a sixth of their scale and the same zero point.
+        Assert.DoesNotContain(graph.Node, node => node.Name == "hs_div");
+        var product = QuantizeOf(graph, "hs_mul");
+        var concatInput = Producer(graph, graph.Node.Single(node => node.Name == "concat").Input[0]);
+        Assert.Equal("DequantizeLinear", concatInput.OpType);
+        Assert.Equal(product.Output[0], concatInput.Input[0]);
+        Assert.Equal(product.Input[2], concatInput.Input[2]);
+        var productScale = OnnxTensors.ReadFloats(Initializer(graph, product.Input[1]))[0];
+        Assert.Equal(productScale * (1f / 6f), OnnxTensors.ReadFloats(Initializer(graph, concatInput.Input[1]))[0], 1e-6f * productScale);
+        Assert.Equal(1, graph.Node.Count(node => node.OpType == "DequantizeLinear" && node.Input[0] == product.Output[0]));
         // MaxPool passes 8-bit values through: its output shares the input's scale (the same initializer).
         Assert.Equal(QuantizeOf(graph, "residual").Input[1], QuantizeOf(graph, "pool").Input[1]);
 
@@ -99,7 +110,8 @@ public sealed class ModelQuantizerTests : IDisposable
         // Weight and bias DequantizeLinear without a zero point still fuse.
         Assert.Equal(4, fused.Count(op => op == "QLinearConv"));
         Assert.Contains("QLinearSigmoid", fused);
-        Assert.Contains("QLinearMul", fused);
+        // SiLU's and hard-swish's products; the Mul by 1/6 runs no kernel.
+        Assert.Equal(2, fused.Count(op => op == "QLinearMul"));
         Assert.Contains("QLinearAdd", fused);
         Assert.DoesNotContain("Conv", fused);
     }
@@ -205,8 +217,9 @@ public sealed class ModelQuantizerTests : IDisposable
         var values = graph.Node.SelectMany(node => node.Output).Concat(graph.Initializer.Select(tensor => tensor.Name)).ToList();
         Assert.Equal(values.Count, values.Distinct(StringComparer.Ordinal).Count());
         Assert.All(values.Where(value => value != "scores"), value => Assert.True(value.Length <= 4 || value.Contains('.', StringComparison.Ordinal), value));
-        // The model's nodes keep their names (exclusions and reports use them); inserted nodes have none.
-        Assert.Equal(SyntheticModels.ConvBlock().Graph.Node.Select(node => node.Name), graph.Node.Where(node => node.Name.Length > 0).Select(node => node.Name));
+        // The model's nodes keep their names (exclusions and reports use them; hs_div, a Mul by 1/6, is folded into
+        // a scale); inserted nodes have none.
+        Assert.Equal(SyntheticModels.ConvBlock().Graph.Node.Select(node => node.Name).Where(name => name != "hs_div"), graph.Node.Where(node => node.Name.Length > 0).Select(node => node.Name));
         Assert.All(graph.Node.Where(node => node.OpType is "QuantizeLinear" or "DequantizeLinear"), node => Assert.Empty(node.Name));
         // Graph inputs and outputs keep their names, and the model still computes what the FP32 one does.
         Assert.Equal("input", graph.Input.Single().Name);
