@@ -12,6 +12,7 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
     DetectVerb.Create(),
     QuantizeVerb.Create(),
     Int8LimitVerb.Create(),
+    ProfileVerb.Create(),
     ApiKeyVerb.Create(),
     IngestBenchVerb.Create(),
     SiloVerb.Create(),

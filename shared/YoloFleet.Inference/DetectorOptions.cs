@@ -175,7 +175,7 @@ public sealed class DetectorOptions
     }
 
     /// <summary>The ONNX Runtime session settings these options describe. The caller owns the result.</summary>
-    internal SessionOptions ToSessionOptions()
+    public SessionOptions ToSessionOptions()
     {
         var sessionOptions = new SessionOptions
         {
