@@ -170,10 +170,11 @@ public static partial class OperatorProfiler
     {
         var initializers = graph.Initializer.ToDictionary(tensor => tensor.Name, StringComparer.Ordinal);
 
-        // A quantized model's weights come through a DequantizeLinear of an int8 initializer of the same shape.
-        foreach (var dequantize in graph.Node.Where(node => node.OpType == "DequantizeLinear" && node.Input.Count > 0 && initializers.ContainsKey(node.Input[0])))
+        // A quantized model's weights come from an int8 initializer of the same shape, through a DequantizeLinear
+        // (integer kernels) or a Cast and a Mul by the scales (float kernels).
+        foreach (var node in graph.Node.Where(node => node.OpType is "DequantizeLinear" or "Cast" or "Mul" && node.Input.Count > 0 && initializers.ContainsKey(node.Input[0])))
         {
-            initializers.TryAdd(dequantize.Output[0], initializers[dequantize.Input[0]]);
+            initializers.TryAdd(node.Output[0], initializers[node.Input[0]]);
         }
 
         var kinds = new Dictionary<string, (string Kind, string Conv)>(StringComparer.Ordinal);

@@ -186,7 +186,10 @@ public static class QdqModelBuilder
 
             if ((isQuantized || plan.WeightOnlyNodes.Contains(node.Name)) && QuantizationPlan.WeightedOpTypes.Contains(node.OpType))
             {
-                QuantizeWeights(node, isQuantized, inputChannelMeans?.GetValueOrDefault(floatInput));
+                // An integer kernel needs its activation input dequantized; a node planned quantized whose input
+                // stays float (its producer was excluded) computes in float like a weight-only one.
+                var integerKernel = isQuantized && dequantizedSources.ContainsKey(node.Input[0]);
+                QuantizeWeights(node, integerKernel, inputChannelMeans?.GetValueOrDefault(floatInput));
             }
             else if (isQuantized && node.OpType is "Add" or "Mul" or "Concat")
             {
@@ -312,15 +315,30 @@ public static class QdqModelBuilder
             var quantizedName = Value("w");
             var scaleName = Value("s");
             var dequantizedName = Value("d");
-            long[] scaleDims = channelScales.Length == 1 ? [] : [channelScales.Length];
             newInitializers.Add(OnnxTensors.EightBit(quantizedName, dims, QuantizedType.Int8, quantized));
-            newInitializers.Add(OnnxTensors.Float(scaleName, scaleDims, channelScales));
-
-            // The int8 zero point is 0 and optional in DequantizeLinear, so it is left out.
-            var dequantize = Add("DequantizeLinear", [quantizedName, scaleName], dequantizedName);
-            if (channelScales.Length > 1)
+            if (isQuantized)
             {
-                dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
+                // The int8 zero point is 0 and optional in DequantizeLinear, so it is left out.
+                newInitializers.Add(OnnxTensors.Float(scaleName, channelScales.Length == 1 ? [] : [channelScales.Length], channelScales));
+                var dequantize = Add("DequantizeLinear", [quantizedName, scaleName], dequantizedName);
+                if (channelScales.Length > 1)
+                {
+                    dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
+                }
+            }
+            else
+            {
+                // A float kernel: Cast to float times the scale (shaped to broadcast along the channel axis), the same
+                // values as DequantizeLinear. ONNX Runtime keeps a DequantizeLinear of a weight for its QDQ fusions,
+                // so a float Conv behind one sees a weight that changes every run and loses its fast paths (NCHWc
+                // layout, pre-packed weights: 2-3x slower on PicoDet's depthwise layers); Cast and Mul of constants
+                // it folds into a float weight when the session loads. The file keeps one byte a weight.
+                long[] scaleDims = channelScales.Length == 1 ? [] : [.. dims.Select((dimension, index) => index == axis ? dimension : 1L)];
+                newInitializers.Add(OnnxTensors.Float(scaleName, scaleDims, channelScales));
+                var widened = Value("d");
+                var cast = Add("Cast", [quantizedName], widened);
+                cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Float });
+                Add("Mul", [widened, scaleName], dequantizedName);
             }
 
             node.Input[weightIndex] = dequantizedName;

@@ -13,7 +13,8 @@ public static class QuantizationEvaluation
     /// </summary>
     public static BeforeAfter Latency(string fp32Path, string int8Path, string imageFolder, int frames, int threads, Action<string>? progress = null)
     {
-        var options = new DetectorOptions { IntraOpThreads = threads };
+        // Errors only: ONNX Runtime warns about every unused initializer of old exports (PicoDet has 60).
+        var options = new DetectorOptions { IntraOpThreads = threads, LogLevel = OnnxRuntimeLogLevel.Error };
         var settings = new BenchmarkSettings { Frames = frames, Warmup = Math.Max(5, frames / 10), BlockSize = 10, Threads = threads };
         settings.Validate();
         using var images = BenchmarkImages.FromFolder(imageFolder, 16, keepEncoded: false);
@@ -35,6 +36,7 @@ public static class QuantizationEvaluation
             NmsIouThreshold = 0.65f,
             MaxDetections = CocoDetectionEvaluator.DefaultMaxDetectionsPerImage,
             IntraOpThreads = threads,
+            LogLevel = OnnxRuntimeLogLevel.Error,
         };
         EvaluationResult Evaluate(string path, string label)
         {

@@ -183,14 +183,32 @@ public sealed class ModelQuantizerTests : IDisposable
         var result = Quantize(SyntheticModels.ConvBlock());
         var graph = result.Model.Graph;
 
+        // The weight is the int8 initializer cast to float times its per-channel scales ([4, 1, 1, 1], broadcasting
+        // along the output channels).
         var head = graph.Node.Single(node => node.Name == "head");
-        var dequantize = Producer(graph, head.Input[1]);
-        Assert.Equal("DequantizeLinear", dequantize.OpType);
-        Assert.Equal((int)TensorProto.Types.DataType.Int8, Initializer(graph, dequantize.Input[0]).DataType);
+        var scale = Producer(graph, head.Input[1]);
+        Assert.Equal("Mul", scale.OpType);
+        Assert.Equal([4L, 1L, 1L, 1L], Initializer(graph, scale.Input[1]).Dims);
+        var cast = Producer(graph, scale.Input[0]);
+        Assert.Equal("Cast", cast.OpType);
+        Assert.Equal((int)TensorProto.Types.DataType.Int8, Initializer(graph, cast.Input[0]).DataType);
         // Its output stays float (no QuantizeLinear reads it) and so does its bias: the runtime runs a float Conv on
         // dequantized weights.
         Assert.False(IsQuantized(graph, "head"));
         Assert.Equal("head.bias", head.Input[2]);
+
+        // ONNX Runtime folds Cast and Mul into a constant float weight when the session loads (a DequantizeLinear it
+        // would keep), so the float Conv keeps its fast paths.
+        var optimized = Path.Combine(_folder, "tail-optimized.onnx");
+        using (var options = new SessionOptions { OptimizedModelFilePath = optimized, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED })
+        using (new InferenceSession(result.Model.ToByteArray(), options))
+        {
+        }
+
+        var fused = OnnxModelFile.Load(optimized).Graph;
+        Assert.DoesNotContain(fused.Node, node => node.OpType == "Cast");
+        var floatHead = fused.Node.Single(node => node.OpType is "Conv" or "FusedConv");
+        Assert.Contains(fused.Initializer, tensor => tensor.Name == floatHead.Input[1] && tensor.DataType == (int)TensorProto.Types.DataType.Float);
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "head" && node.Reason.EndsWith("(int8 weights)", StringComparison.Ordinal));
         Assert.Contains(result.Report.Weights, weight => weight.Node == "head");
         foreach (var input in SyntheticModels.Inputs(3, seed: 99))
