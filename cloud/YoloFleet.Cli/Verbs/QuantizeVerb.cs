@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
+using YoloFleet.Cloud.Data.Quantization;
+using YoloFleet.Contracts;
 using YoloFleet.Inference;
 using YoloFleet.Onnx;
 using YoloFleet.Onnx.Quantization;
@@ -17,7 +19,16 @@ internal static class QuantizeVerb
     {
         var model = new Option<string?>("--model", "-m") { Description = "FP32 ONNX model (default: ../shared/models/yolox_nano/yolox_nano_416.onnx)." };
         var calib = new Option<string?>("--calib") { Description = "Calibration image folder (default: ../shared/datasets/coco128/images)." };
-        var calibImages = new Option<int>("--calib-images") { Description = "Calibration images, the first N by name.", DefaultValueFactory = _ => 64 };
+        var calibImages = new Option<int>("--calib-images") { Description = "Calibration images: the first N by name, or the newest N hard frames.", DefaultValueFactory = _ => 64 };
+        var calibHardFrames = new Option<bool>("--calib-hard-frames") { Description = "Calibrate on the fleet's stored hard frames (PostgreSQL, --connection) instead of an image folder." };
+        var calibDevice = new Option<string[]>("--calib-device") { Description = "With --calib-hard-frames: only this device's frames (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var calibSince = new Option<string?>("--calib-since") { Description = "With --calib-hard-frames: only frames captured at or after this ISO 8601 time (UTC unless it has an offset)." };
+        var calibModelVersion = new Option<string?>("--calib-model-version") { Description = "With --calib-hard-frames: only frames the edge took with this model version." };
+        var connection = new Option<string>("--connection", "-c")
+        {
+            Description = "With --calib-hard-frames: Npgsql connection string of the fleet database (default: YOLOFLEET_DATABASE, else the deploy/services.sh instance).",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("YOLOFLEET_DATABASE") ?? DatabaseVerb.DefaultConnection,
+        };
         var calibSkip = new Option<int>("--calib-skip") { Description = "Skip the first N images of the folder (to keep evaluation images out of calibration).", DefaultValueFactory = _ => 0 };
         var method = new Option<string>("--method") { Description = "Range method: entropy, percentile or minmax.", DefaultValueFactory = _ => "percentile" };
         var percentile = new Option<double>("--percentile") { Description = "Percentile of |x| kept for --method percentile.", DefaultValueFactory = _ => 99.99 };
@@ -47,7 +58,7 @@ internal static class QuantizeVerb
 
         var command = new Command("quantize", "Quantize an FP32 ONNX model to INT8 (QDQ), with a report of what changed.")
         {
-            model, calib, calibImages, calibSkip, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, excludedWeightsFp32, fp32TailWeights, biasCorrection, equalize,
+            model, calib, calibImages, calibSkip, calibHardFrames, calibDevice, calibSince, calibModelVersion, connection, method, percentile, perChannel, activations, exclude, excludeOp, quantizeTail, autoExclude, excludedWeightsInt8, excludedWeightsFp32, fp32TailWeights, biasCorrection, equalize,
             maxAutoExcluded, plateau, targetCosine,
             output, eval, evalLimit, benchFrames, threads,
         };
@@ -79,8 +90,11 @@ internal static class QuantizeVerb
                     PlateauWindow = parse.GetValue(plateau),
                 };
                 options.Validate();
+                var hardFrames = HardFrameSource(
+                    parse.GetValue(calibHardFrames), parse.GetValue(calib), parse.GetValue(calibSkip), parse.GetValue(calibImages), parse.GetValue(calibDevice) ?? [],
+                    parse.GetValue(calibSince), parse.GetValue(calibModelVersion), parse.GetValue(connection)!);
                 var settings = new Settings(
-                    parse.GetValue(model) ?? SharedData.YoloxNano416, parse.GetValue(calib) ?? SharedData.Coco128Images, parse.GetValue(calibImages),
+                    parse.GetValue(model) ?? SharedData.YoloxNano416, hardFrames is null ? parse.GetValue(calib) ?? SharedData.Coco128Images : null, hardFrames, parse.GetValue(calibImages),
                     parse.GetValue(calibSkip), parse.GetValue(output)!, parse.GetValue(eval), parse.GetValue(evalLimit), parse.GetValue(benchFrames), parse.GetValue(threads));
                 return Task.FromResult(Run(settings, options));
             }
@@ -96,7 +110,7 @@ internal static class QuantizeVerb
     }
 
     private sealed record Settings(
-        string ModelPath, string CalibrationFolder, int CalibrationImages, int CalibrationSkip, string OutputPath, string? EvalFolder, int? EvalLimit, int BenchFrames, int Threads);
+        string ModelPath, string? CalibrationFolder, HardFrames? HardFrames, int CalibrationImages, int CalibrationSkip, string OutputPath, string? EvalFolder, int? EvalLimit, int BenchFrames, int Threads);
 
     private static int Run(Settings settings, QuantizerOptions options)
     {
@@ -119,7 +133,8 @@ internal static class QuantizeVerb
         // Refuse an already-quantized or unsupported model before spending time on the calibration images.
         ModelPreparation.CheckQuantizable(fp32);
         QuantizationResult result;
-        using (var calibration = new ImageFolderCalibrationSet(modelPath, settings.CalibrationFolder, settings.CalibrationImages, settings.CalibrationSkip))
+        var calibration = OpenCalibration(modelPath, settings);
+        using (calibration as IDisposable)
         {
             Progress($"calibrating on {calibration.Description}");
             result = ModelQuantizer.Quantize(fp32, calibration, options, Progress);
@@ -144,7 +159,9 @@ internal static class QuantizeVerb
             OnnxModelFile.Save(baseline, baselinePath);
             if (settings.BenchFrames > 0)
             {
-                report.LatencyMs = QuantizationEvaluation.Latency(baselinePath, outputPath, settings.CalibrationFolder, settings.BenchFrames, settings.Threads, Progress);
+                // Hard frames live in the database; the latency bench reads images from a folder, so it takes coco128's.
+                var benchFolder = settings.CalibrationFolder ?? SharedData.Coco128Images;
+                report.LatencyMs = QuantizationEvaluation.Latency(baselinePath, outputPath, benchFolder, settings.BenchFrames, settings.Threads, Progress);
             }
 
             if (settings.EvalFolder is { } evalFolder)
@@ -168,6 +185,61 @@ internal static class QuantizeVerb
         Console.Out.Write(table);
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"report: {jsonPath}, {tablePath}"));
         return 0;
+    }
+
+    private sealed record HardFrames(string ConnectionString, HardFrameSelection Selection);
+
+    private static ICalibrationSet OpenCalibration(string modelPath, Settings settings) => settings.HardFrames is { } hardFrames
+        ? new HardFrameCalibrationSet(modelPath, hardFrames.ConnectionString, hardFrames.Selection)
+        : new ImageFolderCalibrationSet(modelPath, settings.CalibrationFolder!, settings.CalibrationImages, settings.CalibrationSkip);
+
+    /// <summary>The hard-frame selection when --calib-hard-frames is given (null otherwise), refusing options that would be ignored.</summary>
+    private static HardFrames? HardFrameSource(
+        bool enabled, string? folder, int skip, int count, string[] devices, string? since, string? modelVersion, string connectionString)
+    {
+        if (!enabled)
+        {
+            return devices.Length > 0 || since is not null || modelVersion is not null
+                ? throw new ArgumentException("--calib-device, --calib-since and --calib-model-version select hard frames; add --calib-hard-frames.")
+                : null;
+        }
+
+        if (folder is not null)
+        {
+            throw new ArgumentException("--calib and --calib-hard-frames are two calibration sources; give one.");
+        }
+
+        if (skip != 0)
+        {
+            throw new ArgumentException("--calib-skip applies to an image folder (--calib), not to --calib-hard-frames; use --calib-since or --calib-device.");
+        }
+
+        if (count < 1)
+        {
+            throw new ArgumentException("--calib-images must be at least 1.");
+        }
+
+        if (devices.FirstOrDefault(device => !DeviceIds.IsValid(device)) is { } badDevice)
+        {
+            throw new ArgumentException($"--calib-device '{badDevice}' is not a valid device id (letters, digits, '-', '_'; at most 64).");
+        }
+
+        DateTimeOffset? sinceTime = null;
+        if (since is not null)
+        {
+            sinceTime = DateTimeOffset.TryParse(since, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
+                ? parsed
+                : throw new ArgumentException($"--calib-since '{since}' is not an ISO 8601 time, e.g. 2026-11-20T00:00:00Z.");
+        }
+
+        var selection = new HardFrameSelection
+        {
+            MaxFrames = count,
+            DeviceIds = [.. devices.Distinct(StringComparer.Ordinal)],
+            ModelVersion = modelVersion,
+            Since = sinceTime,
+        };
+        return new HardFrames(connectionString, selection);
     }
 
     private static CalibrationMethod ParseMethod(string value) => value.ToLowerInvariant() switch
