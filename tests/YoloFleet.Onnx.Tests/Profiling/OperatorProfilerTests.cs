@@ -81,6 +81,30 @@ public sealed class OperatorProfilerTests : IDisposable
     }
 
     [Fact]
+    public void Weights_listed_as_graph_inputs_are_removed_before_profiling_and_counted()
+    {
+        // As PicoDet's export does: every weight is also a graph input, which keeps the runtime from folding them.
+        var model = SyntheticModels.ConvBlock();
+        foreach (var weight in model.Graph.Initializer.Where(tensor => tensor.Name.EndsWith(".weight", StringComparison.Ordinal)).ToList())
+        {
+            model.Graph.Input.Add(new Protos.ValueInfoProto
+            {
+                Name = weight.Name,
+                Type = new Protos.TypeProto { TensorType = new Protos.TypeProto.Types.Tensor { ElemType = weight.DataType } },
+            });
+        }
+
+        var path = Path.Combine(_folder, "weights-as-inputs.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+
+        var profile = OperatorProfiler.Profile(path, new DetectorOptions { IntraOpThreads = 1, LogLevel = OnnxRuntimeLogLevel.Error }, runs: 1, warmup: 0);
+
+        Assert.Equal(4, profile.InitializerInputsRemoved);
+        Assert.Contains("4 initializers listed as graph inputs were removed", profile.ToTable(), StringComparison.Ordinal);
+        Assert.Equal(4, profile.Convolutions.Sum(kind => kind.Nodes));
+    }
+
+    [Fact]
     public void A_model_with_dynamic_spatial_dimensions_is_refused_with_the_reason()
     {
         var model = SyntheticModels.ConvBlock();
