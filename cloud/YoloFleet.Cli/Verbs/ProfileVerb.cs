@@ -20,7 +20,7 @@ internal static class ProfileVerb
     {
         var model = new Option<string?>("--model", "-m") { Description = "ONNX model (default: ../shared/models/yolox_nano/yolox_nano_416.onnx)." };
         var compare = new Option<string?>("--compare") { Description = "A second model (e.g. the INT8 one), profiled the same way; adds ratios against the first." };
-        var runs = new Option<int>("--runs", "-n") { Description = "Profiled runs per model, after 5 warm-up runs.", DefaultValueFactory = _ => 100 };
+        var runs = new Option<int>("--runs", "-n") { Description = "Profiled runs per model (one of each model in turn), after 5 warm-up runs.", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads", "-t") { Description = "ONNX Runtime intra-op threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var spinning = new Option<bool>("--allow-spinning") { Description = "Let ONNX Runtime's threads busy-wait between operators (off by default, as on the edge)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the tables." };
@@ -39,25 +39,22 @@ internal static class ProfileVerb
 
             var paths = new[] { parse.GetValue(model) ?? SharedData.YoloxNano416, parse.GetValue(compare) }.OfType<string>().ToList();
             var options = new DetectorOptions { IntraOpThreads = t, AllowSpinning = parse.GetValue(spinning), LogLevel = OnnxRuntimeLogLevel.Error };
-            var profiles = new List<OperatorProfile>();
-            foreach (var path in paths)
+            if (paths.FirstOrDefault(path => !File.Exists(path)) is { } missing)
             {
-                if (!File.Exists(path))
-                {
-                    Console.Error.WriteLine($"error: model not found: '{Path.GetFullPath(path)}'.");
-                    return 2;
-                }
+                Console.Error.WriteLine($"error: model not found: '{Path.GetFullPath(missing)}'.");
+                return 2;
+            }
 
-                Console.Error.WriteLine($"profiling {path} ({r} runs)");
-                try
-                {
-                    profiles.Add(OperatorProfiler.Profile(path, options, r));
-                }
-                catch (Exception exception) when (exception is ArgumentException or OnnxModelReadException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
-                {
-                    Console.Error.WriteLine($"error: {exception.Message}");
-                    return 2;
-                }
+            Console.Error.WriteLine($"profiling {string.Join(" and ", paths)} ({r} runs{(paths.Count > 1 ? " each, alternating" : "")})");
+            IReadOnlyList<OperatorProfile> profiles;
+            try
+            {
+                profiles = OperatorProfiler.Profile(paths, options, r);
+            }
+            catch (Exception exception) when (exception is ArgumentException or OnnxModelReadException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                Console.Error.WriteLine($"error: {exception.Message}");
+                return 2;
             }
 
             if (parse.GetValue(json))

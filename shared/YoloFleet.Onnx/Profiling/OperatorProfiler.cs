@@ -70,53 +70,97 @@ public static partial class OperatorProfiler
     /// runs count in the times too (ONNX Runtime profiles every run), which are per run over all of them.
     /// </summary>
     /// <exception cref="ArgumentException">The model's inputs are not one float tensor with fixed dimensions (batch aside).</exception>
-    public static OperatorProfile Profile(string modelPath, DetectorOptions options, int runs, int warmup = 5)
+    public static OperatorProfile Profile(string modelPath, DetectorOptions options, int runs, int warmup = 5) =>
+        Profile([modelPath], options, runs, warmup)[0];
+
+    /// <summary>
+    /// Profiles several models in one process, one run of each in turn, so that a shared machine's drifting load falls
+    /// on all of them alike and their ratios hold (profiled one after another, the same pair moved from 0.9x to 1.7x).
+    /// </summary>
+    /// <exception cref="ArgumentException">A model's inputs are not float tensors with fixed dimensions (batch aside).</exception>
+    public static IReadOnlyList<OperatorProfile> Profile(IReadOnlyList<string> modelPaths, DetectorOptions options, int runs, int warmup = 5)
     {
+        ArgumentNullException.ThrowIfNull(modelPaths);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(runs, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(warmup);
-        var model = OnnxModelFile.Load(modelPath);
-
-        // As quantize's latency baseline: old exports that list weights as inputs are not constant-folded otherwise.
-        var repaired = OnnxModelFile.RemoveInitializersFromInputs(model);
         var folder = Directory.CreateTempSubdirectory("yolofleet-profile-").FullName;
+        var sessions = new List<(string Path, ModelProto Model, int Repaired, SessionOptions Options, InferenceSession Session, List<NamedOnnxValue> Inputs)>();
         try
         {
-            using var sessionOptions = options.ToSessionOptions();
-            // The prefix first: setting EnableProfiling passes the prefix it holds at that moment to the runtime.
-            sessionOptions.ProfileOutputPathPrefix = Path.Combine(folder, "ort");
-            sessionOptions.EnableProfiling = true;
-            using var session = new InferenceSession(model.ToByteArray(), sessionOptions);
-            var inputs = RandomInputs(session, modelPath);
-            for (var i = 0; i < warmup; i++)
+            foreach (var (modelPath, index) in modelPaths.Select((path, index) => (path, index)))
             {
-                using var _ = session.Run(inputs);
+                var model = OnnxModelFile.Load(modelPath);
+
+                // As quantize's latency baseline: old exports that list weights as inputs are not constant-folded otherwise.
+                var repaired = OnnxModelFile.RemoveInitializersFromInputs(model);
+                var sessionOptions = options.ToSessionOptions();
+
+                // The prefix first: setting EnableProfiling passes the prefix it holds at that moment to the runtime.
+                sessionOptions.ProfileOutputPathPrefix = Path.Combine(folder, $"model{index}");
+                sessionOptions.EnableProfiling = true;
+                InferenceSession session;
+                try
+                {
+                    session = new InferenceSession(model.ToByteArray(), sessionOptions);
+                }
+                catch
+                {
+                    sessionOptions.Dispose();
+                    throw;
+                }
+
+                sessions.Add((modelPath, model, repaired, sessionOptions, session, []));
+                sessions[^1].Inputs.AddRange(RandomInputs(session, modelPath));
             }
 
-            var stopwatch = Stopwatch.StartNew();
-            for (var i = 0; i < runs; i++)
+            var wall = new double[sessions.Count];
+            for (var i = -warmup; i < runs; i++)
             {
-                using var _ = session.Run(inputs);
+                for (var m = 0; m < sessions.Count; m++)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    using var _ = sessions[m].Session.Run(sessions[m].Inputs);
+                    if (i >= 0)
+                    {
+                        wall[m] += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    }
+                }
             }
 
-            var wall = stopwatch.Elapsed.TotalMilliseconds / runs;
-            var file = session.EndProfiling();
-            var path = Path.IsPathRooted(file) ? file : Path.Combine(Directory.GetCurrentDirectory(), file);
-            using var stream = File.OpenRead(path);
-            var profile = Parse(stream, model, warmup + runs);
-            File.Delete(path);
-            return profile with
+            var profiles = new List<OperatorProfile>();
+            for (var m = 0; m < sessions.Count; m++)
             {
-                Runs = runs,
-                InitializerInputsRemoved = repaired,
-                Model = Path.GetFileName(modelPath),
-                Threads = options.IntraOpThreads,
-                Spinning = options.AllowSpinning,
-                WallMillisecondsPerRun = wall,
-            };
+                var file = sessions[m].Session.EndProfiling();
+                var path = Path.IsPathRooted(file) ? file : Path.Combine(Directory.GetCurrentDirectory(), file);
+                OperatorProfile profile;
+                using (var stream = File.OpenRead(path))
+                {
+                    profile = Parse(stream, sessions[m].Model, warmup + runs);
+                }
+
+                File.Delete(path);
+                profiles.Add(profile with
+                {
+                    Runs = runs,
+                    InitializerInputsRemoved = sessions[m].Repaired,
+                    Model = Path.GetFileName(sessions[m].Path),
+                    Threads = options.IntraOpThreads,
+                    Spinning = options.AllowSpinning,
+                    WallMillisecondsPerRun = wall[m] / runs,
+                });
+            }
+
+            return profiles;
         }
         finally
         {
+            foreach (var entry in sessions)
+            {
+                entry.Session.Dispose();
+                entry.Options.Dispose();
+            }
+
             Directory.Delete(folder, recursive: true);
         }
     }

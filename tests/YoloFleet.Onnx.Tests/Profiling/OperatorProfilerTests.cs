@@ -57,8 +57,10 @@ public sealed class OperatorProfilerTests : IDisposable
         File.WriteAllBytes(int8Path, int8.ToByteArray());
         var options = new DetectorOptions { IntraOpThreads = 1, LogLevel = OnnxRuntimeLogLevel.Error };
 
-        var floatProfile = OperatorProfiler.Profile(fp32Path, options, runs: 3, warmup: 1);
-        var integerProfile = OperatorProfiler.Profile(int8Path, options, runs: 3, warmup: 1);
+        // Profiled in turn, one run of each, in one call.
+        var profiles = OperatorProfiler.Profile([fp32Path, int8Path], options, runs: 3, warmup: 1);
+        Assert.Equal(["fp32.onnx", "int8.onnx"], profiles.Select(profile => profile.Model));
+        var (floatProfile, integerProfile) = (profiles[0], profiles[1]);
 
         // The synthetic block has a dense 3x3 stem, a depthwise 3x3 and two 1x1 convolutions, found under whatever
         // names the runtime's fusions gave them; in the INT8 model the head (decode tail) is a float Conv whose
