@@ -78,8 +78,8 @@ public static class QdqModelBuilder
 
         // A tensor read only by Mul nodes that are folded into a scale needs no DequantizeLinear of its own.
         var folded = plan.ScaledTensors.Keys.ToHashSet(StringComparer.Ordinal);
-        var graphOutputNames = graph.Output.Select(output => output.Name).ToHashSet(StringComparer.Ordinal);
-        var readByUnfolded = graph.Node.Where(node => !node.Output.Any(folded.Contains)).SelectMany(node => node.Input).ToHashSet(StringComparer.Ordinal);
+        var readByUnfolded = graph.Node.Where(node => !node.Output.Any(folded.Contains)).SelectMany(node => node.Input)
+            .Concat(graph.Output.Select(output => output.Name)).ToHashSet(StringComparer.Ordinal);
         var scaleNames = new Dictionary<int, string>();
         var zeroPointNames = new Dictionary<(QuantizedType, int), string>();
         var counters = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -139,7 +139,7 @@ public static class QdqModelBuilder
             var quantized = Value("q");
             Add("QuantizeLinear", [tensor, scale, zeroPoint], quantized);
             quantizedNames[tensor] = quantized;
-            if (readByUnfolded.Contains(tensor) || graphOutputNames.Contains(tensor))
+            if (readByUnfolded.Contains(tensor))
             {
                 AddDequantize(tensor, quantized);
             }
@@ -166,7 +166,7 @@ public static class QdqModelBuilder
             {
                 // Mul by a positive constant: the source's 8-bit values, dequantized with the scale times the constant.
                 quantizedNames[node.Output[0]] = source;
-                if (readByUnfolded.Contains(node.Output[0]) || graphOutputNames.Contains(node.Output[0]))
+                if (readByUnfolded.Contains(node.Output[0]))
                 {
                     AddDequantize(node.Output[0], source);
                 }
@@ -271,7 +271,7 @@ public static class QdqModelBuilder
             return dequantized;
         }
 
-        void QuantizeWeights(NodeProto node, bool isQuantized, double[]? inputMeans)
+        void QuantizeWeights(NodeProto node, bool integerKernel, double[]? inputMeans)
         {
             var weightIndex = 1;
             if (node.Input.Count <= weightIndex || !initializers.TryGetValue(node.Input[weightIndex], out var weight)
@@ -316,7 +316,7 @@ public static class QdqModelBuilder
             var scaleName = Value("s");
             var dequantizedName = Value("d");
             newInitializers.Add(OnnxTensors.EightBit(quantizedName, dims, QuantizedType.Int8, quantized));
-            if (isQuantized)
+            if (integerKernel)
             {
                 // The int8 zero point is 0 and optional in DequantizeLinear, so it is left out.
                 newInitializers.Add(OnnxTensors.Float(scaleName, channelScales.Length == 1 ? [] : [channelScales.Length], channelScales));
@@ -363,7 +363,7 @@ public static class QdqModelBuilder
             // Bias: int32 at scale input x weight, so the integer kernel adds it to its accumulator directly. A
             // weight-only node computes in float and keeps a float bias (4 bytes a channel instead of 8).
             var activationInput = node.Input[0];
-            if (isQuantized && dequantizedSources.TryGetValue(activationInput, out var inputTensor)
+            if (integerKernel && dequantizedSources.TryGetValue(activationInput, out var inputTensor)
                 && parameters.TryGetValue(inputTensor, out var inputParameters)
                 && (node.OpType == "Conv" || (node.OpType == "Gemm" && bias.Dims.Count <= 1)))
             {
