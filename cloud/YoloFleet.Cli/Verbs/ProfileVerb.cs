@@ -23,7 +23,7 @@ internal static class ProfileVerb
         var runs = new Option<int>("--runs", "-n") { Description = "Profiled runs per model (one of each model in turn), after 5 warm-up runs.", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads", "-t") { Description = "ONNX Runtime intra-op threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var spinning = new Option<bool>("--allow-spinning") { Description = "Let ONNX Runtime's threads busy-wait between operators (off by default, as on the edge)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the tables." };
+        var json = new Option<bool>("--json") { Description = "Print the profiles as one JSON array instead of the tables." };
         var command = new Command("profile", "Profile a model with ONNX Runtime's profiler: kernel time by operator and by convolution kind.")
         {
             model, compare, runs, threads, spinning, json,
