@@ -117,6 +117,53 @@ public sealed class ModelQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void Float_kernels_on_int8_weights_broadcast_their_scales_along_the_gemm_and_matmul_channel_axes()
+    {
+        // Two heads on one input, both in the decode tail (no weighted op after them), so both compute in float on
+        // int8 weights: a Gemm with transB (weight [3, 8], one scale per row: [3, 1]) and a MatMul (weight [8, 3],
+        // one scale per column: [1, 3]).
+        var random = new Random(5);
+        float[] Values(int count) => [.. Enumerable.Range(0, count).Select(_ => random.NextSingle() * 2 - 1)];
+        var graph = new GraphProto { Name = "dense" };
+        graph.Input.Add(SyntheticModels.ValueInfo("input", 1, 8));
+        graph.Output.Add(SyntheticModels.ValueInfo("rows", 1, 3));
+        graph.Output.Add(SyntheticModels.ValueInfo("columns", 1, 3));
+        graph.Initializer.Add(OnnxTensors.Float("fc.weight", [3, 8], Values(24)));
+        graph.Initializer.Add(OnnxTensors.Float("fc.bias", [3], Values(3)));
+        graph.Initializer.Add(OnnxTensors.Float("proj.weight", [8, 3], Values(24)));
+        var gemm = SyntheticModels.Node("Gemm", "fc", ["input", "fc.weight", "fc.bias"], ["rows"]);
+        gemm.Attribute.Add(new AttributeProto { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        graph.Node.Add(gemm);
+        graph.Node.Add(SyntheticModels.Node("MatMul", "proj", ["input", "proj.weight"], ["columns"]));
+        var fp32 = new ModelProto { IrVersion = 8, ProducerName = "YoloFleet tests", Graph = graph };
+        fp32.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        var inputs = Enumerable.Range(0, 6).Select(seed => { var r = new Random(seed); return Enumerable.Range(0, 8).Select(_ => r.NextSingle()).ToArray(); }).ToList();
+
+        var result = ModelQuantizer.Quantize(fp32, new InMemoryCalibrationSet(inputs, "dense"), new QuantizerOptions { ComparisonSamples = 2 });
+        var quantized = result.Model.Graph;
+
+        foreach (var (node, scaleDims) in new[] { ("fc", new long[] { 3, 1 }), ("proj", new long[] { 1, 3 }) })
+        {
+            var scale = Producer(quantized, quantized.Node.Single(candidate => candidate.Name == node).Input[1]);
+            Assert.Equal("Mul", scale.OpType);
+            Assert.Equal(scaleDims, Initializer(quantized, scale.Input[1]).Dims);
+            Assert.Equal("Cast", Producer(quantized, scale.Input[0]).OpType);
+        }
+
+        // The same function as FP32, to within int8 weight rounding, for every input.
+        foreach (var input in inputs)
+        {
+            var expected = SyntheticModels.Run(fp32, input);
+            var actual = SyntheticModels.Run(result.Model, input);
+            foreach (var output in new[] { "rows", "columns" })
+            {
+                var cosine = SyntheticModels.Cosine(expected[output], actual[output]);
+                Assert.True(cosine >= 0.999, $"{output}: cosine {cosine:F5}");
+            }
+        }
+    }
+
+    [Fact]
     public void Auto_exclusion_ranks_layers_by_sensitivity_and_keeps_the_worst_in_fp32_up_to_the_cap()
     {
         // A target no model reaches, so the cap decides; no plateau stop.
