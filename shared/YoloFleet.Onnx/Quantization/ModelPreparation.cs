@@ -5,8 +5,7 @@ namespace YoloFleet.Onnx.Quantization;
 /// <summary>
 /// Puts an FP32 model into the shape the quantizer works on, keeping what it computes: weights that were listed as
 /// inputs become plain initializers, Constant nodes become initializers, division by a constant becomes
-/// multiplication (ONNX Runtime has an integer Mul kernel and no integer Div), HardSigmoid becomes Mul, Add and Clip (no
-/// integer HardSigmoid either), every node gets a name, and the default
+/// multiplication (ONNX Runtime has an integer Mul kernel and no integer Div), every node gets a name, and the default
 /// opset is raised to 13 (per-channel DequantizeLinear needs its axis attribute), converting the operators whose
 /// attributes moved to inputs on the way.
 /// </summary>
@@ -42,7 +41,6 @@ public static class ModelPreparation
         NameNodes(graph, changes);
         ConstantsToInitializers(graph, changes);
         DivisionByConstantToMultiplication(graph, changes);
-        HardSigmoidToArithmetic(graph, changes);
         RaiseOpset(model, changes);
 
         var ordered = OnnxGraph.TopologicalOrder(graph);
@@ -137,68 +135,6 @@ public static class ModelPreparation
         if (converted > 0)
         {
             changes.Add($"turned {converted} Constant nodes into initializers");
-        }
-    }
-
-    /// <summary>
-    /// HardSigmoid(x) = Clip(alpha x + beta, 0, 1) becomes exactly that: Mul, Add and Clip. ONNX Runtime has no integer
-    /// HardSigmoid, so PicoDet's 13 squeeze-excitation gates were float islands (a DequantizeLinear, the float op and a
-    /// QuantizeLinear, with layout changes, on each); as Mul (by a positive alpha, folded into a scale), Add and Clip
-    /// (absorbed into the [0, 1] output range) they run on 8-bit values. The Clip keeps the node's name.
-    /// </summary>
-    private static void HardSigmoidToArithmetic(GraphProto graph, List<string> changes)
-    {
-        var names = graph.Node.Select(node => node.Name).Concat(graph.Node.SelectMany(node => node.Output)).Concat(graph.Initializer.Select(tensor => tensor.Name))
-            .Concat(graph.Input.Select(input => input.Name)).ToHashSet(StringComparer.Ordinal);
-        string Unique(string name)
-        {
-            var candidate = name;
-            for (var i = 1; !names.Add(candidate); i++)
-            {
-                candidate = $"{name}_{i}";
-            }
-
-            return candidate;
-        }
-
-        var rewritten = new List<NodeProto>();
-        var converted = 0;
-        foreach (var node in graph.Node)
-        {
-            if (node.OpType != "HardSigmoid" || node.Input.Count != 1 || node.Output.Count != 1 || node.Domain.Length > 0)
-            {
-                rewritten.Add(node);
-                continue;
-            }
-
-            var alpha = node.Attribute.FirstOrDefault(attribute => attribute.Name == "alpha")?.F ?? 0.2f;
-            var beta = node.Attribute.FirstOrDefault(attribute => attribute.Name == "beta")?.F ?? 0.5f;
-            var (alphaName, betaName, zeroName, oneName) = (Unique(node.Name + "_alpha"), Unique(node.Name + "_beta"), Unique(node.Name + "_zero"), Unique(node.Name + "_one"));
-            graph.Initializer.Add(OnnxTensors.Float(alphaName, [], [alpha]));
-            graph.Initializer.Add(OnnxTensors.Float(betaName, [], [beta]));
-            graph.Initializer.Add(OnnxTensors.Float(zeroName, [], [0f]));
-            graph.Initializer.Add(OnnxTensors.Float(oneName, [], [1f]));
-            var scaled = Unique(node.Output[0] + "_scaled");
-            var shifted = Unique(node.Output[0] + "_shifted");
-            rewritten.Add(Arithmetic("Mul", Unique(node.Name + "_mul"), [node.Input[0], alphaName], scaled));
-            rewritten.Add(Arithmetic("Add", Unique(node.Name + "_add"), [scaled, betaName], shifted));
-            rewritten.Add(Arithmetic("Clip", node.Name, [shifted, zeroName, oneName], node.Output[0]));
-            converted++;
-        }
-
-        if (converted > 0)
-        {
-            graph.Node.Clear();
-            graph.Node.AddRange(rewritten);
-            changes.Add($"turned {converted} HardSigmoid into Mul, Add and Clip");
-        }
-
-        static NodeProto Arithmetic(string opType, string name, string[] inputs, string output)
-        {
-            var node = new NodeProto { OpType = opType, Name = name };
-            node.Input.AddRange(inputs);
-            node.Output.Add(output);
-            return node;
         }
     }
 

@@ -113,7 +113,7 @@ internal static class SyntheticModels
         };
     }
 
-    public static void Conv(GraphProto graph, Random random, string name, string input, string output, int inChannels, int outChannels, int kernel, int group)
+    private static void Conv(GraphProto graph, Random random, string name, string input, string output, int inChannels, int outChannels, int kernel, int group)
     {
         var perGroup = inChannels / group;
         var weights = new float[outChannels * perGroup * kernel * kernel];
