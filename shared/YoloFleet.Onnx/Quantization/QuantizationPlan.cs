@@ -182,13 +182,14 @@ public sealed class QuantizationPlan
         }
 
         var qdqSet = qdq.ToHashSet(StringComparer.Ordinal);
+        var initializerTensors = graph.Initializer.ToDictionary(tensor => tensor.Name, StringComparer.Ordinal);
         var scaled = new Dictionary<string, ScaledTensor>(StringComparer.Ordinal);
         foreach (var node in graph.Node.Where(node => node.OpType == "Mul" && node.Input.Count == 2 && quantized.Contains(node.Name)))
         {
             for (var i = 0; i < 2; i++)
             {
                 var data = node.Input[1 - i];
-                if (PositiveScalar(graph, node.Input[i]) is { } factor && qdqSet.Contains(data) && qdqSet.Contains(node.Output[0]))
+                if (PositiveScalar(initializerTensors, node.Input[i]) is { } factor && qdqSet.Contains(data) && qdqSet.Contains(node.Output[0]))
                 {
                     scaled[node.Output[0]] = new ScaledTensor(data, factor);
                     break;
@@ -205,10 +206,9 @@ public sealed class QuantizationPlan
     /// The value of a float initializer with one element and rank 0 or 1 (so broadcasting cannot change the other
     /// input's shape) when it is positive and finite; otherwise null.
     /// </summary>
-    private static float? PositiveScalar(GraphProto graph, string name)
+    private static float? PositiveScalar(Dictionary<string, TensorProto> initializers, string name)
     {
-        var tensor = graph.Initializer.FirstOrDefault(initializer => initializer.Name == name);
-        if (tensor is null || tensor.DataType != (int)TensorProto.Types.DataType.Float || tensor.Dims.Count > 1 || tensor.Dims.Aggregate(1L, (product, dimension) => product * dimension) != 1)
+        if (!initializers.TryGetValue(name, out var tensor) || tensor.DataType != (int)TensorProto.Types.DataType.Float || tensor.Dims.Count > 1 || OnnxTensors.ElementCount(tensor) != 1)
         {
             return null;
         }
