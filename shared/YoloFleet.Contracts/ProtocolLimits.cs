@@ -11,7 +11,14 @@ public static class ProtocolLimits
     public const int MaxDetectionsBatchPayloadBytes = 256 * 1024;
     public const int MaxHardFramePayloadBytes = 2 * 1024 * 1024;
     public const int MaxTelemetryPayloadBytes = 16 * 1024;
-    public const int MaxAckPayloadBytes = 4 * 1024;
+    public const int MaxAckPayloadBytes = 8 * 1024;
+    public const int MaxDeliveryPayloadBytes = 16 * 1024;
+
+    /// <summary>Downstream: a retained model assignment (its variants' signed manifests included).</summary>
+    public const int MaxModelAssignedPayloadBytes = 64 * 1024;
+
+    /// <summary>Downstream: one commit confirmation.</summary>
+    public const int MaxCommitsPayloadBytes = 64 * 1024;
     public const int MaxFrameRefBytes = 256;
     public const int MaxModelVersionLength = 128;
     public const int MaxFrameSide = 16_384;
@@ -19,6 +26,7 @@ public static class ProtocolLimits
     /// <summary>The largest MQTT packet a broker should accept: the largest payload plus headroom for headers.</summary>
     public const int MaxPacketBytes = MaxHardFramePayloadBytes + (64 * 1024);
 
+    /// <summary>The payload limit of an upstream kind (device → cloud); 0 for anything else.</summary>
     public static int MaxPayloadBytes(string kind) => kind switch
     {
         Topics.DetectionsKind => MaxDetectionsPayloadBytes,
@@ -26,6 +34,7 @@ public static class ProtocolLimits
         Topics.HardFramesKind => MaxHardFramePayloadBytes,
         Topics.TelemetryKind => MaxTelemetryPayloadBytes,
         Topics.AckKind => MaxAckPayloadBytes,
+        Topics.DeliveryKind => MaxDeliveryPayloadBytes,
         _ => 0,
     };
 }

@@ -25,20 +25,36 @@ public static class Topics
     public const string AckKind = "ack";
     public const string StatusKind = "status";
 
-    public static string Detections(string deviceId) => Device(deviceId, DetectionsKind);
+    /// <summary>Cloud → device: which of the device's upstream messages are committed (<c>CommitsConfirmed</c>).</summary>
+    public const string CommitsKind = "commits";
 
-    public static string DetectionsBatch(string deviceId) => Device(deviceId, DetectionsBatchKind);
+    /// <summary>Device → cloud: sequence numbers the device will never deliver, and why (<c>DeliveryReported</c>).</summary>
+    public const string DeliveryKind = "delivery";
 
-    public static string HardFrames(string deviceId) => Device(deviceId, HardFramesKind);
+    /// <summary>The kinds a device sends and the cloud ingests (device → cloud); the retained status is apart.</summary>
+    public static readonly IReadOnlyList<string> UpstreamKinds = [DetectionsKind, DetectionsBatchKind, HardFramesKind, TelemetryKind, AckKind, DeliveryKind];
 
-    public static string Telemetry(string deviceId) => Device(deviceId, TelemetryKind);
+    /// <summary>The kinds the cloud sends a device (cloud → device): the only topics a device subscribes to.</summary>
+    public static readonly IReadOnlyList<string> DownstreamKinds = [ModelKind, CommitsKind];
 
-    public static string ModelAssignment(string deviceId) => Device(deviceId, ModelKind);
+    public static string Detections(string deviceId) => DeviceTopic(deviceId, DetectionsKind);
 
-    public static string Ack(string deviceId) => Device(deviceId, AckKind);
+    public static string DetectionsBatch(string deviceId) => DeviceTopic(deviceId, DetectionsBatchKind);
+
+    public static string HardFrames(string deviceId) => DeviceTopic(deviceId, HardFramesKind);
+
+    public static string Telemetry(string deviceId) => DeviceTopic(deviceId, TelemetryKind);
+
+    public static string ModelAssignment(string deviceId) => DeviceTopic(deviceId, ModelKind);
+
+    public static string Ack(string deviceId) => DeviceTopic(deviceId, AckKind);
+
+    public static string Commits(string deviceId) => DeviceTopic(deviceId, CommitsKind);
+
+    public static string Delivery(string deviceId) => DeviceTopic(deviceId, DeliveryKind);
 
     /// <summary>Retained "online"/"offline"; the device's will message sets "offline".</summary>
-    public static string Status(string deviceId) => Device(deviceId, StatusKind);
+    public static string Status(string deviceId) => DeviceTopic(deviceId, StatusKind);
 
     /// <summary>Filter matching one kind of message from every device.</summary>
     public static string AllDevices(string kind) => DevicesPrefix + "+/" + kind;
@@ -77,5 +93,6 @@ public static class Topics
         return true;
     }
 
-    private static string Device(string deviceId, string kind) => DevicesPrefix + DeviceIds.Require(deviceId) + "/" + kind;
+    /// <summary>The topic of one kind for one device: <c>yolofleet/v1/devices/{deviceId}/{kind}</c>.</summary>
+    public static string DeviceTopic(string deviceId, string kind) => DevicesPrefix + DeviceIds.Require(deviceId) + "/" + kind;
 }

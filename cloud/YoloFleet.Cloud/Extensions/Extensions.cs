@@ -59,6 +59,11 @@ public static class Extensions
             }
         });
 
+        // The silo's own downstream connection (commit confirmations, model assignments), used by grains and services.
+        builder.Services.AddSingleton<MqttDownlink>();
+        builder.Services.AddSingleton<YoloFleet.Cloud.Abstractions.IDeviceDownlink>(sp => sp.GetRequiredService<MqttDownlink>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MqttDownlink>());
+
         // Registered before the batch writer so that it stops after it and sends the last batches' updates.
         builder.Services.AddSingleton<CommittedFramesNotifier>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CommittedFramesNotifier>());

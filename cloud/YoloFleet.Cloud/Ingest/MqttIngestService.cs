@@ -23,8 +23,6 @@ public sealed partial class MqttIngestService(
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
-    private static readonly string[] UpstreamKinds = [Topics.DetectionsKind, Topics.DetectionsBatchKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind];
-
     private const int ReceiveSocketBufferBytes = 4 * 1024 * 1024;
 
     private readonly string _clientId = options.Mqtt.ClientIdPrefix + "-" + options.Silo.SiloPort;
@@ -175,7 +173,7 @@ public sealed partial class MqttIngestService(
 
         // Shared subscriptions spread the fleet over the silos; a broker without them (MQTTnet's) serves one silo.
         var shared = connected.SharedSubscriptionAvailable;
-        _filters = [.. UpstreamKinds.Select(kind => shared ? Topics.SharedAllDevices(kind, options.Mqtt.ShareGroup) : Topics.AllDevices(kind))];
+        _filters = [.. Topics.UpstreamKinds.Select(kind => shared ? Topics.SharedAllDevices(kind, options.Mqtt.ShareGroup) : Topics.AllDevices(kind))];
         var subscribe = new MqttClientSubscribeOptionsBuilder();
         foreach (var filter in _filters)
         {

@@ -11,11 +11,10 @@ namespace YoloFleet.Cloud.Security;
 public sealed class DeviceTopicAcl(IEnumerable<string> cloudUsers)
 {
     /// <summary>The kinds a device publishes (device → cloud, docs/protocol.md).</summary>
-    public static readonly IReadOnlyList<string> UpstreamKinds =
-        [Topics.DetectionsKind, Topics.DetectionsBatchKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind, Topics.StatusKind];
+    public static readonly IReadOnlyList<string> UpstreamKinds = [.. Topics.UpstreamKinds, Topics.StatusKind];
 
     /// <summary>The kinds a device receives (cloud → device).</summary>
-    public static readonly IReadOnlyList<string> DownstreamKinds = [Topics.ModelKind];
+    public static readonly IReadOnlyList<string> DownstreamKinds = Topics.DownstreamKinds;
 
     private readonly HashSet<string> _cloudUsers = new(cloudUsers, StringComparer.Ordinal);
 

@@ -23,11 +23,21 @@ public sealed partial class MqttPublisher : IAsyncDisposable
     private readonly ILogger<MqttPublisher> _logger;
     private readonly X509Certificate2Collection? _trustedCa;
     private readonly X509Certificate2? _clientCertificate;
+    private readonly Dictionary<string, IDownstreamHandler> _handlers = new(StringComparer.Ordinal);
     private long _downstreamReceived;
+    private long _downstreamFailed;
     private long _subscriptionsRefused;
 
-    public MqttPublisher(EdgeAgentOptions options, TimeProvider time, ILogger<MqttPublisher> logger)
+    public MqttPublisher(EdgeAgentOptions options, TimeProvider time, ILogger<MqttPublisher> logger, IEnumerable<IDownstreamHandler>? handlers = null)
     {
+        foreach (var handler in handlers ?? [])
+        {
+            if (!Topics.DownstreamKinds.Contains(handler.Kind) || !_handlers.TryAdd(handler.Kind, handler))
+            {
+                throw new ArgumentException($"Downstream handler {handler.GetType().Name} is for '{handler.Kind}', which is not a downstream kind or has a handler already.", nameof(handlers));
+            }
+        }
+
         _options = options;
         _time = time;
         _logger = logger;
@@ -43,13 +53,16 @@ public sealed partial class MqttPublisher : IAsyncDisposable
     public bool IsConnected => _client.IsConnected;
 
     /// <summary>This device's downstream topics (cloud → device): the only filters it subscribes to.</summary>
-    public IReadOnlyList<string> DownstreamTopics => [Topics.ModelAssignment(_options.DeviceId)];
+    public IReadOnlyList<string> DownstreamTopics => [.. Topics.DownstreamKinds.Select(kind => Topics.DeviceTopic(_options.DeviceId, kind))];
 
-    /// <summary>Called for each message on a downstream topic (a model assignment), with the topic's kind.</summary>
+    /// <summary>Called for each message on a downstream topic with the topic's kind, before its <see cref="IDownstreamHandler"/>.</summary>
     public Func<string, ReadOnlySequence<byte>, Task>? DownstreamReceived { get; set; }
 
     /// <summary>Downstream messages received since start.</summary>
     public long DownstreamMessagesReceived => Interlocked.Read(ref _downstreamReceived);
+
+    /// <summary>Downstream messages whose handling threw (logged; the connection carries on).</summary>
+    public long DownstreamMessagesFailed => Interlocked.Read(ref _downstreamFailed);
 
     /// <summary>Downstream subscriptions the broker refused (its ACL does not grant this device its own topics).</summary>
     public long SubscriptionsRefused => Interlocked.Read(ref _subscriptionsRefused);
@@ -170,17 +183,23 @@ public sealed partial class MqttPublisher : IAsyncDisposable
 
         Interlocked.Increment(ref _downstreamReceived);
         LogDownstream(kind, args.ApplicationMessage.Payload.Length);
-        if (DownstreamReceived is { } handler)
+        try
         {
-            try
+            if (DownstreamReceived is { } observer)
             {
-                await handler(kind, args.ApplicationMessage.Payload);
+                await observer(kind, args.ApplicationMessage.Payload);
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
+
+            if (_handlers.TryGetValue(kind, out var handler))
             {
-                // A bad downstream message must not take the connection (and the upstream traffic) down with it.
-                LogDownstreamFailed(kind, ex.Message);
+                await handler.HandleAsync(args.ApplicationMessage.Payload, CancellationToken.None);
             }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A bad downstream message must not take the connection (and the upstream traffic) down with it.
+            Interlocked.Increment(ref _downstreamFailed);
+            LogDownstreamFailed(kind, ex.Message);
         }
     }
 

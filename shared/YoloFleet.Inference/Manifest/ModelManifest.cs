@@ -74,8 +74,12 @@ public sealed record ModelManifest
     [JsonPropertyOrder(12)]
     public string? Licence { get; init; }
 
-    /// <summary>A detached signature over <see cref="CanonicalBytes"/>; not itself part of them.</summary>
+    /// <summary>Where a derived model (an INT8 quantization) comes from: its parent, calibration frames and settings.</summary>
     [JsonPropertyOrder(13)]
+    public ManifestLineage? Lineage { get; init; }
+
+    /// <summary>A detached signature over <see cref="CanonicalBytes"/>; not itself part of them.</summary>
+    [JsonPropertyOrder(14)]
     public ManifestSignature? Signature { get; init; }
 
     /// <summary>The file this manifest was loaded from; null when it was built or parsed in memory. Not serialised.</summary>
@@ -208,6 +212,7 @@ public sealed record ModelManifest
         }
 
         Thresholds?.Validate(problems);
+        Lineage?.Validate(problems);
         Signature?.Validate(problems);
 
         if (problems.Count > 0)
@@ -423,7 +428,77 @@ public sealed record ManifestThresholds
     }
 }
 
-/// <summary>A detached signature over <see cref="ModelManifest.CanonicalBytes"/>. This library carries it; it does not verify it.</summary>
+/// <summary>
+/// Where a derived model comes from, so that any INT8 file can be traced to the FP32 model, the frames it was calibrated
+/// on and the settings used; the same lineage reproduces the same file (the quantizer is deterministic).
+/// </summary>
+public sealed record ManifestLineage
+{
+    /// <summary>The SHA-256 of the model this one was derived from (the FP32 parent).</summary>
+    [JsonPropertyOrder(0)]
+    public required string ParentSha256 { get; init; }
+
+    /// <summary>The parent's name and version, for people ("yolox_nano_416@1").</summary>
+    [JsonPropertyOrder(1)]
+    public string? ParentVersion { get; init; }
+
+    /// <summary>What made it: "yolofleet-quantizer".</summary>
+    [JsonPropertyOrder(2)]
+    public string? Tool { get; init; }
+
+    /// <summary>The settings that made it, as sorted "name=value" strings.</summary>
+    [JsonPropertyOrder(3)]
+    public IReadOnlyList<string>? Settings { get; init; }
+
+    [JsonPropertyOrder(4)]
+    public ManifestCalibration? Calibration { get; init; }
+
+    internal void Validate(List<string> problems)
+    {
+        if (ParentSha256 is null || ParentSha256.Length != 64 || !ParentSha256.All(char.IsAsciiHexDigit))
+        {
+            problems.Add($"lineage.parentSha256 is '{ParentSha256}'; expected the parent model's SHA-256 as 64 hex digits");
+        }
+
+        Calibration?.Validate(problems);
+    }
+}
+
+/// <summary>The calibration frames of a quantization, by content.</summary>
+public sealed record ManifestCalibration
+{
+    /// <summary>"hard-frames" (the fleet's stored hard frames) or "folder" (an image folder).</summary>
+    [JsonPropertyOrder(0)]
+    public required string Source { get; init; }
+
+    /// <summary>How many frames were used.</summary>
+    [JsonPropertyOrder(1)]
+    public required int Frames { get; init; }
+
+    /// <summary>SHA-256 over the frames' own SHA-256s in the order used (hex, each followed by '\n').</summary>
+    [JsonPropertyOrder(2)]
+    public required string FramesSha256 { get; init; }
+
+    /// <summary>The frames' ids where they have one (hard frame ids, file names); may be left out for large sets.</summary>
+    [JsonPropertyOrder(3)]
+    public IReadOnlyList<string>? FrameIds { get; init; }
+
+    internal void Validate(List<string> problems)
+    {
+        ModelManifest.RequireText(problems, "lineage.calibration.source", Source);
+        if (Frames < 0)
+        {
+            problems.Add($"lineage.calibration.frames is {Frames}; expected a count");
+        }
+
+        if (FramesSha256 is null || FramesSha256.Length != 64 || !FramesSha256.All(char.IsAsciiHexDigit))
+        {
+            problems.Add($"lineage.calibration.framesSha256 is '{FramesSha256}'; expected 64 hex digits");
+        }
+    }
+}
+
+/// <summary>A detached signature over <see cref="ModelManifest.CanonicalBytes"/>; <see cref="ManifestSigner"/> makes it and <see cref="ManifestTrust"/> checks it.</summary>
 public sealed record ManifestSignature
 {
     /// <summary>E.g. "ed25519" or "ecdsa-p256-sha256".</summary>
