@@ -166,7 +166,7 @@ public sealed class HardFrameCalibrationSetTests(StoredHardFrames store) : IClas
 
         // The quantizer surfaces the same error rather than calibrating on less than the description says.
         var quantizeError = Assert.Throws<QuantizationException>(() =>
-            ModelQuantizer.Quantize(OnnxModelFile.Load(SharedData.PicoDetS320), set, new QuantizerOptions { ComparisonSamples = 1 }));
+            ModelQuantizer.Quantize(OnnxModelFile.Load(SharedData.PicoDetS320), set, new QuantizerOptions { AutoExclude = false, ComparisonSamples = 1 }));
         Assert.Contains($"{StoredHardFrames.CorruptDevice} #{StoredHardFrames.CorruptSequence}", quantizeError.Message, StringComparison.Ordinal);
     }
 
@@ -189,7 +189,7 @@ public sealed class HardFrameCalibrationSetTests(StoredHardFrames store) : IClas
     public void Quantizing_on_four_stored_frames_gives_the_folder_calibrated_model_byte_for_byte_and_it_runs_in_onnx_runtime()
     {
         var fp32 = OnnxModelFile.Load(SharedData.PicoDetS320);
-        var options = new QuantizerOptions { ComparisonSamples = 2 };
+        var options = new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2 };
         using var set = Open(new HardFrameSelection { MaxFrames = 4, DeviceIds = GoodDevices });
         Assert.Equal(4, set.Count);
 

@@ -52,7 +52,7 @@ internal static class Int8LimitVerb
             {
                 var fp32 = Build(stack, l, c, s);
                 var calibration = new InMemoryCalibrationSet([.. Enumerable.Range(0, 8).Select(seed => Input(c, s, seed))], "random inputs");
-                var int8 = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { QuantizeDecodeTail = true, ComparisonSamples = 1 }).Model;
+                var int8 = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { AutoExclude = false, QuantizeDecodeTail = true, ComparisonSamples = 1 }).Model;
                 var (fp32Ms, int8Ms) = TimeAlternately(fp32, int8, Input(c, s, 99), c, s, r, t);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{stack.Name,-28} {fp32Ms,9:F2} {int8Ms,9:F2} {int8Ms / fp32Ms,9:F2}x"));
             }

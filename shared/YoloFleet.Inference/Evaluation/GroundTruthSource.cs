@@ -33,6 +33,17 @@ public abstract class GroundTruthSource
         return Read(image, width, height);
     }
 
+    /// <summary>
+    /// The same ground truth without the images at <paramref name="paths"/> (compared as full paths): how an evaluation
+    /// keeps out the images a model was calibrated or tuned on.
+    /// </summary>
+    public GroundTruthSource Without(IEnumerable<string> paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var excluded = new HashSet<string>(paths.Select(Path.GetFullPath), StringComparer.Ordinal);
+        return new ImagesExcluded(this, excluded);
+    }
+
     /// <summary>The image files directly in <paramref name="folder"/>, by file name (ordinal).</summary>
     public static IReadOnlyList<string> ListImages(string folder)
     {
@@ -41,4 +52,18 @@ public abstract class GroundTruthSource
             .Where(path => ImageExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase))
             .Order(StringComparer.Ordinal)];
     }
+}
+
+/// <summary>A ground truth with some of its images left out; see <see cref="GroundTruthSource.Without"/>.</summary>
+internal sealed class ImagesExcluded(GroundTruthSource inner, HashSet<string> excluded) : GroundTruthSource
+{
+    private readonly IReadOnlyList<EvaluationImage> _images = [.. inner.Images.Where(image => !excluded.Contains(Path.GetFullPath(image.Path)))];
+
+    public override string Description => $"{inner.Description}, {inner.Images.Count - _images.Count} images left out";
+
+    public override IReadOnlyList<EvaluationImage> Images => _images;
+
+    public override IReadOnlyList<GroundTruthBox> Read(EvaluationImage image, int imageWidth, int imageHeight) => inner.Read(image, imageWidth, imageHeight);
+
+    public override IReadOnlyList<GroundTruthBox> Read(EvaluationImage image) => inner.Read(image);
 }

@@ -24,20 +24,25 @@ public static class QuantizationEvaluation
         return new BeforeAfter(report.Primary.Latency.P50, report.Compare!.Latency.P50);
     }
 
-    /// <summary>COCO mAP@[.5:.95] and mAP@.5 of both models on a labelled folder (COCO JSON beside it, else YOLO labels).</summary>
+    /// <summary>
+    /// COCO mAP@[.5:.95] and mAP@.5 of both models on a labelled folder (COCO JSON beside it, else YOLO labels), leaving
+    /// out <paramref name="excludeImages"/> (the calibration images, so that the figures are on held-out images).
+    /// </summary>
     public static (BeforeAfter MeanAp, BeforeAfter MeanAp50, string Description) MeanAveragePrecision(
-        string fp32Path, string int8Path, string imageFolder, int? limit, int threads, Action<string>? progress = null)
+        string fp32Path, string int8Path, string imageFolder, int? limit, int threads, Action<string>? progress = null,
+        IReadOnlyCollection<string>? excludeImages = null)
     {
         var groundTruth = OpenGroundTruth(imageFolder);
-        var options = new DetectorOptions
+        if (excludeImages is { Count: > 0 })
         {
-            // The evaluation protocol's thresholds, as `yolofleet eval` uses by default.
-            ConfidenceThreshold = 0.001f,
-            NmsIouThreshold = 0.65f,
-            MaxDetections = CocoDetectionEvaluator.DefaultMaxDetectionsPerImage,
-            IntraOpThreads = threads,
-            LogLevel = OnnxRuntimeLogLevel.Error,
-        };
+            groundTruth = groundTruth.Without(excludeImages);
+            if (groundTruth.Images.Count == 0)
+            {
+                throw new ArgumentException($"Every image of '{imageFolder}' was used for calibration, so none is left to evaluate on; pass --eval with other images.");
+            }
+        }
+
+        var options = EvaluationOptions(threads);
         EvaluationResult Evaluate(string path, string label)
         {
             using var detector = Detector.Open(path, options);
@@ -47,7 +52,38 @@ public static class QuantizationEvaluation
 
         var before = Evaluate(fp32Path, "fp32");
         var after = Evaluate(int8Path, "int8");
-        return (new BeforeAfter(before.MeanAp, after.MeanAp), new BeforeAfter(before.MeanAp50, after.MeanAp50), $"{before.Images} images, {groundTruth.Description}");
+        var heldOut = excludeImages is { Count: > 0 } ? " held out from calibration" : "";
+        return (new BeforeAfter(before.MeanAp, after.MeanAp), new BeforeAfter(before.MeanAp50, after.MeanAp50), $"{before.Images} images{heldOut}, {groundTruth.Description}");
+    }
+
+    /// <summary>The evaluation protocol's detector settings, as `yolofleet eval` uses by default (conf 0.001, NMS IoU 0.65, 100 per image).</summary>
+    public static DetectorOptions EvaluationOptions(int threads) => new()
+    {
+        ConfidenceThreshold = 0.001f,
+        NmsIouThreshold = 0.65f,
+        MaxDetections = CocoDetectionEvaluator.DefaultMaxDetectionsPerImage,
+        IntraOpThreads = threads,
+        LogLevel = OnnxRuntimeLogLevel.Error,
+    };
+
+    /// <summary>
+    /// Labelled images of <paramref name="imageFolder"/> without <paramref name="excludeImages"/>, or null when the folder
+    /// has no labels the evaluator reads.
+    /// </summary>
+    public static GroundTruthSource? HeldOutGroundTruth(string imageFolder, IReadOnlyCollection<string> excludeImages) =>
+        HasLabels(imageFolder) ? OpenGroundTruth(imageFolder).Without(excludeImages) : null;
+
+    /// <summary>Whether <paramref name="imageFolder"/> has labels the evaluator reads (COCO JSON in ../annotations, or YOLO labels).</summary>
+    public static bool HasLabels(string imageFolder)
+    {
+        try
+        {
+            return OpenGroundTruth(imageFolder).Images.Count > 0;
+        }
+        catch (Exception ex) when (ex is DirectoryNotFoundException or InvalidDataException or FileNotFoundException or ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static GroundTruthSource OpenGroundTruth(string imageFolder)

@@ -10,6 +10,9 @@ public sealed record ActivationQuantization(string Tensor, float Min, float Max,
 /// <summary>A before/after figure (latency, size, mAP).</summary>
 public sealed record BeforeAfter(double Before, double After);
 
+/// <summary>One accuracy check during quantization: how many layers were auto-excluded, and what it measured.</summary>
+public sealed record AccuracyStep(int AutoExcluded, AccuracyMeasurement Measurement);
+
 /// <summary>What a quantization did, for the JSON file and the readable table beside the model.</summary>
 public sealed class QuantizationReport
 {
@@ -56,6 +59,18 @@ public sealed class QuantizationReport
 
     public IReadOnlyList<string> AutoExcluded { get; init; } = [];
 
+    /// <summary>What the accuracy guard measured on (null: no guard ran).</summary>
+    public string? AccuracyCheck { get; init; }
+
+    /// <summary>The largest loss the guard accepted.</summary>
+    public double? AccuracyGuard { get; init; }
+
+    /// <summary>Each check the guard made, in order; the last is the model written.</summary>
+    public IReadOnlyList<AccuracyStep> AccuracySteps { get; init; } = [];
+
+    /// <summary>Whether the model written passed the guard (null: no guard ran).</summary>
+    public bool? AccuracyGuardPassed => AccuracySteps.Count == 0 ? null : AccuracySteps[^1].Measurement.Loss <= AccuracyGuard;
+
     public BeforeAfter? FileBytes { get; set; }
 
     /// <summary>Median frame latency in ms (yolofleet bench's pipeline), FP32 then INT8, measured alternately in one run.</summary>
@@ -66,6 +81,19 @@ public sealed class QuantizationReport
     public BeforeAfter? MeanAp50 { get; set; }
 
     public string? Evaluation { get; set; }
+
+    /// <summary>The largest mAP@[.5:.95] loss against FP32 that counts as keeping the model's accuracy.</summary>
+    public const double MeanApTolerance = 0.010;
+
+    /// <summary>Whether INT8 kept mAP@[.5:.95] within <see cref="MeanApTolerance"/> of FP32; null when not evaluated.</summary>
+    public bool? MeanApWithinTolerance => MeanAp is { } map ? map.Before - map.After <= MeanApTolerance : null;
+
+    /// <summary>One line for people: the mAP change and whether it is within the tolerance, or that it was not measured.</summary>
+    public string AccuracyVerdict => MeanAp is { } map
+        ? string.Create(
+            CultureInfo.InvariantCulture,
+            $"mAP@[.5:.95] {map.Before:F4} -> {map.After:F4} ({map.After - map.Before:+0.0000;-0.0000}) on {Evaluation}: {(MeanApWithinTolerance == true ? "within" : "OUTSIDE")} the {MeanApTolerance:F3} tolerance")
+        : "accuracy not evaluated (no labelled held-out images); check it with --eval DIR";
 
     public string ToJson()
     {
@@ -106,6 +134,39 @@ public sealed class QuantizationReport
             WritePair(writer, "mAP", MeanAp);
             WritePair(writer, "mAP50", MeanAp50);
             writer.WriteString("evaluation", Evaluation);
+            if (MeanApWithinTolerance is { } within)
+            {
+                writer.WriteBoolean("mAPWithinTolerance", within);
+                writer.WriteNumber("mAPTolerance", MeanApTolerance);
+            }
+
+            if (AccuracyCheck is not null)
+            {
+                writer.WriteStartObject("accuracyGuard");
+                writer.WriteString("check", AccuracyCheck);
+                writer.WriteNumber("guard", AccuracyGuard ?? 0);
+                if (AccuracyGuardPassed is { } passed)
+                {
+                    writer.WriteBoolean("passed", passed);
+                }
+
+                writer.WriteStartArray("steps");
+                foreach (var step in AccuracySteps)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteNumber("autoExcluded", step.AutoExcluded);
+                    writer.WriteString("metric", step.Measurement.Metric);
+                    writer.WriteNumber("fp32", step.Measurement.Fp32);
+                    writer.WriteNumber("int8", step.Measurement.Int8);
+                    writer.WriteNumber("loss", step.Measurement.Loss);
+                    writer.WriteNumber("frames", step.Measurement.Frames);
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
             writer.WriteStartArray("outputs");
             foreach (var output in Outputs)
             {
@@ -208,9 +269,11 @@ public sealed class QuantizationReport
         AppendPair(text, "latency ms (p50)", LatencyMs, "F2");
         AppendPair(text, "mAP@[.5:.95]", MeanAp, "F4");
         AppendPair(text, "mAP@.5", MeanAp50, "F4");
-        if (Evaluation is not null)
+        text.AppendLine(invariant, $"accuracy     {AccuracyVerdict}");
+        if (AccuracyCheck is not null)
         {
-            text.AppendLine(invariant, $"  (mAP on {Evaluation})");
+            var steps = string.Join(", ", AccuracySteps.Select(step => string.Create(invariant, $"{step.AutoExcluded} in FP32: loss {step.Measurement.Loss:F4}")));
+            text.AppendLine(invariant, $"guard        {AccuracyCheck}, guard {AccuracyGuard:F4}: {steps} -> {(AccuracyGuardPassed == true ? "passed" : "NOT passed (cap reached)")}");
         }
 
         text.AppendLine();

@@ -32,6 +32,24 @@ public sealed class GroundTruthReaderTests : IDisposable
         AssertBox(new GroundTruthBox(3, 100, 50, 300, 150), source.Read(source.Images[0], 400, 200)[0]);
     }
 
+    [Fact]
+    public void Without_leaves_out_the_named_images_and_reads_the_rest_unchanged()
+    {
+        var images = MakeImages(("a.jpg", 200, 100), ("b.png", 64, 48), ("c.jpg", 32, 32));
+        var labels = Directory.CreateDirectory(_temp.File("labels")).FullName;
+        File.WriteAllText(Path.Combine(labels, "c.txt"), "7 0.5 0.5 0.5 0.5\n");
+        var source = YoloLabelGroundTruth.Open(images);
+
+        // Relative and absolute paths name the same file.
+        var heldOut = source.Without([Path.Combine(images, "a.jpg"), Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(images, "b.png"))]);
+
+        Assert.Equal(["c"], heldOut.Images.Select(image => image.Key));
+        AssertBox(new GroundTruthBox(7, 8, 8, 24, 24), Assert.Single(heldOut.Read(heldOut.Images[0])));
+        Assert.Contains("2 images left out", heldOut.Description, StringComparison.Ordinal);
+        Assert.Equal(3, source.Images.Count);
+        Assert.Empty(source.Without([]).Images.Except(source.Images));
+    }
+
     [Theory]
     [InlineData("3 0.5 0.5 0.5")]
     [InlineData("3 0.5 0.5 0.5 0.5 0.9")]

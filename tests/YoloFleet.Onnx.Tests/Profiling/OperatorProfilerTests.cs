@@ -50,7 +50,7 @@ public sealed class OperatorProfilerTests : IDisposable
     {
         var fp32 = SyntheticModels.ConvBlock(channels: 16);
         var int8 = ModelQuantizer.Quantize(fp32, new InMemoryCalibrationSet(SyntheticModels.Inputs(4), "synthetic"),
-            new QuantizerOptions { ComparisonSamples = 1 }).Model;
+            new QuantizerOptions { AutoExclude = false, ComparisonSamples = 1 }).Model;
         var fp32Path = Path.Combine(_folder, "fp32.onnx");
         var int8Path = Path.Combine(_folder, "int8.onnx");
         File.WriteAllBytes(fp32Path, fp32.ToByteArray());

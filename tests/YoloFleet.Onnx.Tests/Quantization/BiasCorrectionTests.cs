@@ -15,7 +15,7 @@ public sealed class BiasCorrectionTests(ITestOutputHelper output)
         var fp32 = CoarseConv();
         var calibration = new InMemoryCalibrationSet(SyntheticModels.Inputs(16), "synthetic");
         var heldOut = SyntheticModels.Inputs(4, seed: 123);
-        var options = new QuantizerOptions { PerChannel = false, QuantizeDecodeTail = true, ComparisonSamples = 2 };
+        var options = new QuantizerOptions { AutoExclude = false, PerChannel = false, QuantizeDecodeTail = true, ComparisonSamples = 2 };
 
         var plain = ModelQuantizer.Quantize(fp32, calibration, options).Model;
         options.BiasCorrection = true;

@@ -107,7 +107,7 @@ public sealed class CrossLayerEqualizationTests(ITestOutputHelper output)
     {
         var fp32 = EqualizableModel();
         var calibration = new InMemoryCalibrationSet(SyntheticModels.Inputs(8), "synthetic");
-        var options = new QuantizerOptions { Equalize = true, BiasCorrection = true, ComparisonSamples = 2 };
+        var options = new QuantizerOptions { AutoExclude = false, Equalize = true, BiasCorrection = true, ComparisonSamples = 2 };
 
         var first = ModelQuantizer.Quantize(fp32, calibration, options);
         var second = ModelQuantizer.Quantize(fp32, calibration, options);
@@ -122,7 +122,7 @@ public sealed class CrossLayerEqualizationTests(ITestOutputHelper output)
         Assert.True(cosine > 0.98, $"output cosine {cosine:F5}");
 
         // Off by default: the same model without the option carries no equalization.
-        var plain = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { ComparisonSamples = 2 });
+        var plain = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2 });
         Assert.Null(plain.Report.EqualizedPairs);
     }
 

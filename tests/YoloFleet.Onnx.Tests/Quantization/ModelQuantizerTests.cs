@@ -41,7 +41,7 @@ public sealed class ModelQuantizerTests : IDisposable
     private static InMemoryCalibrationSet Calibration() => new(SyntheticModels.Inputs(12), "synthetic");
 
     private static QuantizationResult Quantize(ModelProto model, QuantizerOptions? options = null) =>
-        ModelQuantizer.Quantize(model, Calibration(), options ?? new QuantizerOptions { ComparisonSamples = 4 });
+        ModelQuantizer.Quantize(model, Calibration(), options ?? new QuantizerOptions { AutoExclude = false, ComparisonSamples = 4 });
 
     [Theory]
     [InlineData(CalibrationMethod.MinMax)]
@@ -51,7 +51,7 @@ public sealed class ModelQuantizerTests : IDisposable
     {
         var fp32 = SyntheticModels.ConvBlock();
 
-        var result = Quantize(fp32, new QuantizerOptions { Method = method, ComparisonSamples = 4, QuantizeDecodeTail = true });
+        var result = Quantize(fp32, new QuantizerOptions { AutoExclude = false, Method = method, ComparisonSamples = 4, QuantizeDecodeTail = true });
 
         foreach (var input in SyntheticModels.Inputs(3, seed: 99))
         {
@@ -67,7 +67,7 @@ public sealed class ModelQuantizerTests : IDisposable
     [Fact]
     public void Every_tensor_between_integer_kernels_is_quantized_and_onnx_runtime_fuses_them()
     {
-        var result = Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { ComparisonSamples = 2, QuantizeDecodeTail = true });
+        var result = Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2, QuantizeDecodeTail = true });
         var model = result.Model;
 
         var graph = model.Graph;
@@ -139,7 +139,7 @@ public sealed class ModelQuantizerTests : IDisposable
         fp32.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
         var inputs = Enumerable.Range(0, 6).Select(seed => { var r = new Random(seed); return Enumerable.Range(0, 8).Select(_ => r.NextSingle()).ToArray(); }).ToList();
 
-        var result = ModelQuantizer.Quantize(fp32, new InMemoryCalibrationSet(inputs, "dense"), new QuantizerOptions { ComparisonSamples = 2 });
+        var result = ModelQuantizer.Quantize(fp32, new InMemoryCalibrationSet(inputs, "dense"), new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2 });
         var quantized = result.Model.Graph;
 
         foreach (var (node, scaleDims) in new[] { ("fc", new long[] { 3, 1 }), ("proj", new long[] { 1, 3 }) })
@@ -195,7 +195,7 @@ public sealed class ModelQuantizerTests : IDisposable
     [Fact]
     public void Excluded_nodes_and_op_types_stay_in_fp32_with_the_reason_reported()
     {
-        var options = new QuantizerOptions { ComparisonSamples = 2, ExcludeNodes = ["depthwise"], ExcludeOpTypes = ["Sigmoid"], QuantizeDecodeTail = true };
+        var options = new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2, ExcludeNodes = ["depthwise"], ExcludeOpTypes = ["Sigmoid"], QuantizeDecodeTail = true };
 
         var result = Quantize(SyntheticModels.ConvBlock(), options);
         var graph = result.Model.Graph;
@@ -216,7 +216,7 @@ public sealed class ModelQuantizerTests : IDisposable
     [Fact]
     public void The_decode_tail_stays_fp32_unless_asked()
     {
-        var result = Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { ComparisonSamples = 2, TailWeightsInt8 = false });
+        var result = Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2, TailWeightsInt8 = false });
 
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "head" && node.Reason.StartsWith("decode tail", StringComparison.Ordinal));
         Assert.Contains(result.Report.FloatNodes, node => node.Name == "head_sigmoid");
@@ -318,7 +318,7 @@ public sealed class ModelQuantizerTests : IDisposable
     [Fact]
     public void An_unknown_excluded_node_is_named_in_the_error()
     {
-        var exception = Assert.Throws<QuantizationException>(() => Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { ExcludeNodes = ["Conv_999"] }));
+        var exception = Assert.Throws<QuantizationException>(() => Quantize(SyntheticModels.ConvBlock(), new QuantizerOptions { AutoExclude = false, ExcludeNodes = ["Conv_999"] }));
 
         Assert.Contains("Conv_999", exception.Message, StringComparison.Ordinal);
     }
@@ -326,7 +326,7 @@ public sealed class ModelQuantizerTests : IDisposable
     [Fact]
     public void Quantizing_twice_gives_byte_identical_models()
     {
-        var options = new QuantizerOptions { ComparisonSamples = 2, BiasCorrection = true };
+        var options = new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2, BiasCorrection = true };
         var first = Quantize(SyntheticModels.ConvBlock(), options).Model.ToByteArray();
         var second = Quantize(SyntheticModels.ConvBlock(), options).Model.ToByteArray();
 

@@ -25,7 +25,7 @@ public sealed class RealModelQuantizationTests : IDisposable
         using var calibration = new ImageFolderCalibrationSet(SharedData.PicoDetS320, SharedData.Coco128Images, maxImages: 16);
         using var heldOut = new ImageFolderCalibrationSet(SharedData.PicoDetS320, SharedData.Coco128Images, maxImages: 3, skipImages: 100);
 
-        var result = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { ExcludeNodes = PicoDetSensitiveNodes, ComparisonSamples = 2 });
+        var result = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { AutoExclude = false, ExcludeNodes = PicoDetSensitiveNodes, ComparisonSamples = 2 });
         var (outputs, _) = OutputComparison.Compare(fp32, result.Model, heldOut, samples: 3);
 
         Assert.Equal(8, outputs.Count);
@@ -50,7 +50,7 @@ public sealed class RealModelQuantizationTests : IDisposable
         var fp32 = OnnxModelFile.Load(SharedData.YoloxNano416);
         using var calibration = new ImageFolderCalibrationSet(SharedData.YoloxNano416, SharedData.Coco128Images, maxImages: 4);
 
-        var result = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { ComparisonSamples = 2 });
+        var result = ModelQuantizer.Quantize(fp32, calibration, new QuantizerOptions { AutoExclude = false, ComparisonSamples = 2 });
 
         // Everything but the decode tail (the 9 head convolutions and what follows them) runs quantized; the tail
         // convolutions compute in FP32 on int8 weights.
