@@ -21,6 +21,7 @@ public sealed record RunningModel(string Sha256, string Version, ModelOrigin Ori
 /// </summary>
 public sealed class DetectorGeneration
 {
+    private readonly Lock _gate = new();
     private readonly List<double> _frameMs = [];
     private int _users;
     private bool _retired;
@@ -43,7 +44,7 @@ public sealed class DetectorGeneration
     {
         get
         {
-            lock (_frameMs)
+            lock (_gate)
             {
                 return _disposed;
             }
@@ -53,7 +54,7 @@ public sealed class DetectorGeneration
     /// <summary>The pipeline's per-frame detector time (preprocess + inference + postprocess) of the first frames, in ms.</summary>
     public IReadOnlyList<double> FrameMilliseconds()
     {
-        lock (_frameMs)
+        lock (_gate)
         {
             return [.. _frameMs];
         }
@@ -62,7 +63,7 @@ public sealed class DetectorGeneration
     /// <summary>Called by the pipeline for each frame published with this detector; the first 1000 are kept.</summary>
     public void RecordFrame(double totalMs)
     {
-        lock (_frameMs)
+        lock (_gate)
         {
             Frames++;
             if (_frameMs.Count < 1000)
@@ -74,7 +75,7 @@ public sealed class DetectorGeneration
 
     internal void AddUser()
     {
-        lock (_frameMs)
+        lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _users++;
@@ -84,7 +85,7 @@ public sealed class DetectorGeneration
     internal void RemoveUser()
     {
         bool dispose;
-        lock (_frameMs)
+        lock (_gate)
         {
             _users--;
             dispose = _retired && _users == 0 && !_disposed;
@@ -100,7 +101,7 @@ public sealed class DetectorGeneration
     internal void Retire()
     {
         bool dispose;
-        lock (_frameMs)
+        lock (_gate)
         {
             _retired = true;
             dispose = _users == 0 && !_disposed;
