@@ -100,7 +100,15 @@ public sealed partial class ModelAssignmentService(
         if (store.State is { Active: { } active, ActiveConfirmed: false })
         {
             // A restart between the switch and its confirmation: the loader re-checked it; the frames confirm it now.
-            await ConfirmAsync(active, previous: null, Bound(active.MaxLatencyMs), stoppingToken);
+            try
+            {
+                await ConfirmAsync(active, previous: null, Bound(active.MaxLatencyMs), stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+            {
+                // Left unconfirmed: the next start checks it again, and gives it up after MaxUnconfirmedStarts.
+                LogFailed(active.AssignmentId, ex);
+            }
         }
 
         while (!stoppingToken.IsCancellationRequested)
