@@ -152,7 +152,7 @@ public sealed class LocalFleet : IAsyncDisposable
             }
 
             var timings = agent.Services.GetRequiredService<StageTimings>();
-            return new AgentRun(agent.Services.GetRequiredService<Detector>().Model, timings.Frames, timings.SourceFailures);
+            return new AgentRun(agent.Services.GetRequiredService<YoloFleet.EdgeAgent.Models.RunningDetector>().Current.Detector.Model, timings.Frames, timings.SourceFailures);
         }
         finally
         {

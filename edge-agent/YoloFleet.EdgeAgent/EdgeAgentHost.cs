@@ -3,11 +3,11 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using YoloFleet.EdgeAgent.HardFrames;
+using YoloFleet.EdgeAgent.Models;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Telemetry;
-using YoloFleet.Inference;
 
 namespace YoloFleet.EdgeAgent;
 
@@ -30,24 +30,7 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton<IValidateOptions<EdgeAgentOptions>, YoloFleet.EdgeAgent.Identity.BrokerIdentityValidator>();
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<EdgeAgentOptions>>().Value);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(sp =>
-        {
-            var o = sp.GetRequiredService<EdgeAgentOptions>();
-
-            // Only thresholds set in configuration override the model manifest's.
-            var detectorOptions = new DetectorOptions { IntraOpThreads = o.Detection.IntraOpThreads };
-            if (o.Detection.ConfidenceThreshold is { } confidence)
-            {
-                detectorOptions.ConfidenceThreshold = confidence;
-            }
-
-            if (o.Detection.NmsIouThreshold is { } iou)
-            {
-                detectorOptions.NmsIouThreshold = iou;
-            }
-
-            return Detector.Open(o.ModelPath, detectorOptions);
-        });
+        AddModels(builder.Services);
         builder.Services.AddSingleton(sp => new SequenceCounter(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
         builder.Services.AddSingleton(sp =>
         {
@@ -60,6 +43,8 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton<StageTimings>();
         builder.Services.AddSingleton(sp => new DeviceHealth(
             sp.GetRequiredService<EdgeAgentOptions>().Telemetry.Paths, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => new ThrottleMonitor(
+            sp.GetRequiredService<DeviceHealth>(), sp.GetRequiredService<EdgeAgentOptions>().Telemetry, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<PipelineLiveness>();
         builder.Services.AddSingleton<AgentPipeline>();
@@ -70,8 +55,34 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton<OutboxPublisher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
         builder.Services.AddHostedService<TelemetryReporter>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelAssignmentService>());
         builder.Services.AddSingleton<AgentWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AgentWorker>());
         return builder.Build();
+    }
+
+    /// <summary>
+    /// Model slots and assignments: the model the agent starts on (slot A, else B, else the factory model) and the
+    /// service that carries out the cloud's assignments (docs/edge-agent.md).
+    /// </summary>
+    private static void AddModels(IServiceCollection services)
+    {
+        services.AddSingleton(sp => TrustedKeyLoader.Load(sp.GetRequiredService<EdgeAgentOptions>().Models.TrustedKeys));
+        services.AddSingleton(sp => new ModelSlotStore(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
+        services.AddSingleton(sp => new ModelHealthCheck(sp.GetRequiredService<EdgeAgentOptions>().Models));
+        services.AddSingleton<ActiveModelLoader>();
+        services.AddSingleton(sp => sp.GetRequiredService<ActiveModelLoader>().Load());
+        services.AddSingleton(sp => new ModelDownloader(
+            new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30), MaxAutomaticRedirections = 5 })
+            {
+                // Each read has its own stall timeout (ModelOptions.DownloadStallTimeout); a whole model may take long.
+                Timeout = Timeout.InfiniteTimeSpan,
+            },
+            sp.GetRequiredService<EdgeAgentOptions>().Models,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ModelDownloader>>()));
+        services.AddSingleton<AssignmentReporter>();
+        services.AddSingleton<ModelAssignmentService>();
+        services.AddSingleton<IDownstreamHandler, ModelAssignmentHandler>();
     }
 }

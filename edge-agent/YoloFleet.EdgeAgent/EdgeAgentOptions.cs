@@ -41,6 +41,10 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.Telemetry.TelemetryOptions Telemetry { get; set; } = new();
 
+    /// <summary>Model assignments, slots and health checks (Agent:Models; see Models/ModelOptions.cs).</summary>
+    [Required]
+    public YoloFleet.EdgeAgent.Models.ModelOptions Models { get; set; } = new();
+
     /// <summary>When a finite source ends, how long to wait for the outbox to empty before exiting.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -68,7 +72,7 @@ public sealed class EdgeAgentOptions : IValidatableObject
 
         // Data annotations do not descend into nested sections by themselves.
         foreach (var (section, value) in new (string, object)[]
-                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("Batching", Batching), ("HardFrames", HardFrames), ("Telemetry", Telemetry) })
+                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("Batching", Batching), ("HardFrames", HardFrames), ("Telemetry", Telemetry), ("Models", Models) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
@@ -171,4 +175,22 @@ public sealed class DetectionOptions
 
     [Range(0, 64)]
     public int IntraOpThreads { get; set; }
+
+    /// <summary>The detector settings every model the agent opens gets (the factory model, slots, candidates).</summary>
+    public YoloFleet.Inference.DetectorOptions ToDetectorOptions()
+    {
+        // Only thresholds set in configuration override the model manifest's.
+        var detectorOptions = new YoloFleet.Inference.DetectorOptions { IntraOpThreads = IntraOpThreads };
+        if (ConfidenceThreshold is { } confidence)
+        {
+            detectorOptions.ConfidenceThreshold = confidence;
+        }
+
+        if (NmsIouThreshold is { } iou)
+        {
+            detectorOptions.NmsIouThreshold = iou;
+        }
+
+        return detectorOptions;
+    }
 }

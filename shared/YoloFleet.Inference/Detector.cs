@@ -284,6 +284,33 @@ public sealed class Detector : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs the model once more on the input <see cref="Detect(Mat, List{Detection})"/> last wrote, this time with
+    /// outputs that ONNX Runtime allocates itself, and compares their shapes with those the layout expects (and the
+    /// detector's bound buffers have). A model can declare one shape and produce another; with the buffers bound, such
+    /// a run may neither fail nor fill them. Null when every output matches; otherwise which one differs and how. For
+    /// health checks, not per frame: it allocates.
+    /// </summary>
+    public string? CheckOutputShapes()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var outputs = _session.Run(_runOptions, _inputNames, _inputValues, _outputNames);
+        var i = 0;
+        foreach (var output in outputs)
+        {
+            var actual = output.GetTensorTypeAndShape().Shape;
+            var expected = _outputValues[i].GetTensorTypeAndShape().Shape;
+            if (!actual.AsSpan().SequenceEqual(expected))
+            {
+                return $"output '{_outputNames[i]}' is [{string.Join(',', actual)}]; layout {Model.Layout} expects [{string.Join(',', expected)}]";
+            }
+
+            i++;
+        }
+
+        return null;
+    }
+
     /// <summary>Convenience form of <see cref="Detect(Mat, List{Detection})"/> that allocates a new array per call.</summary>
     public Detection[] Detect(Mat bgrImage)
     {

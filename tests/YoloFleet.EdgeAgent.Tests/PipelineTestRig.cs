@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
 using YoloFleet.Contracts.Wire;
 using YoloFleet.EdgeAgent.HardFrames;
+using YoloFleet.EdgeAgent.Models;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Pipeline;
 using YoloFleet.EdgeAgent.Publishing;
@@ -27,13 +28,17 @@ internal sealed class PipelineTestRig : IDisposable
         Options.HardFrames.Enabled = false;
         configure?.Invoke(Options);
         Detector = Detector.Open(SharedData.YoloxNano416);
+        Detectors = new RunningDetector(Detector, new RunningModel(Detector.Model.Sha256, Detector.Model.Version, ModelOrigin.Factory, Detector.Model.Path));
+        Health = new DeviceHealth(new DeviceHealthPaths(), Time);
+        Throttle = new ThrottleMonitor(Health, Options.Telemetry, Time);
+        Slots = new ModelSlotStore(StateDirectory);
         Outbox = new OutboxStore(Path.Combine(StateDirectory, "outbox"), new OutboxOptions(), Time);
         _sequence = new SequenceCounter(StateDirectory);
         Liveness = new PipelineLiveness(Time);
         Upstream = new UpstreamWriter(Options, _sequence, Outbox, Time);
         Pipeline = new AgentPipeline(
-            Options, Detector, Upstream,
-            new HardFramePolicy(Options.HardFrames, Time, new Random(1)), Timings, Liveness, Time, NullLogger<AgentPipeline>.Instance)
+            Options, Detectors, Upstream,
+            new HardFramePolicy(Options.HardFrames, Time, new Random(1)), Timings, Liveness, Throttle, Time, NullLogger<AgentPipeline>.Instance)
         {
             Published = message =>
             {
@@ -53,7 +58,17 @@ internal sealed class PipelineTestRig : IDisposable
 
     public EdgeAgentOptions Options { get; }
 
+    /// <summary>The factory detector the rig starts with (yolox_nano_416).</summary>
     public Detector Detector { get; }
+
+    /// <summary>What the pipeline runs; a test may switch it to another detector mid-run.</summary>
+    public RunningDetector Detectors { get; }
+
+    public DeviceHealth Health { get; }
+
+    public ThrottleMonitor Throttle { get; }
+
+    public ModelSlotStore Slots { get; }
 
     public OutboxStore Outbox { get; }
 
@@ -80,13 +95,13 @@ internal sealed class PipelineTestRig : IDisposable
 
     /// <summary>The telemetry report the agent would send now.</summary>
     public TelemetryReported TelemetryReport() =>
-        new TelemetryReporter(Options, Timings, new DeviceHealth(new DeviceHealthPaths(), Time), Outbox, Upstream, Detector, Time).BuildReport();
+        new TelemetryReporter(Options, Timings, Health, Outbox, Upstream, Detectors, Slots, Throttle, Time).BuildReport();
 
     public void Dispose()
     {
         Outbox.Dispose();
         _sequence.Dispose();
-        Detector.Dispose();
+        Detectors.Dispose();
         Directory.Delete(StateDirectory, recursive: true);
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using YoloFleet.Contracts;
+using YoloFleet.EdgeAgent.Models;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Telemetry;
@@ -63,6 +64,11 @@ public sealed class TelemetryTests : IDisposable
             Assert.Equal((ulong)outbox.Evicted, report.OutboxEvicted);
             Assert.Equal((ulong)outbox.Depth, report.OutboxDepth);
             Assert.Equal(detector.Model.Version, report.ModelVersion);
+            Assert.Equal(detector.Model.Sha256, report.ActiveModelSha256);
+            Assert.Equal("", report.CandidateModelSha256);
+
+            // 0x50005: under-voltage and throttling now (bits 0 and 2), besides what happened since boot (bits 16, 18).
+            Assert.True(report.Throttled);
             Assert.True(report.RssMb > 10);
             Assert.Contains(report.Stages, s => s.Stage == "inference" && s.P50Ms == 20f);
             Assert.Null(report.Envelope);
@@ -94,14 +100,18 @@ public sealed class TelemetryTests : IDisposable
             var report = reporter.BuildReport();
             Assert.False(report.HasTemperatureC);
             Assert.False(report.HasThrottledFlags);
+            Assert.False(report.Throttled);
         }
     }
 
-    private TelemetryReporter Reporter(StageTimings timings, OutboxStore outbox, DeviceHealthPaths paths, out Detector detector)
+    private TelemetryReporter Reporter(StageTimings timings, OutboxStore outbox, DeviceHealthPaths paths, out RunningDetector detector)
     {
-        detector = Detector.Open(SharedData.YoloxNano416);
+        var opened = Detector.Open(SharedData.YoloxNano416);
+        detector = new RunningDetector(opened, new RunningModel(opened.Model.Sha256, opened.Model.Version, ModelOrigin.Factory, opened.Model.Path));
         var options = new EdgeAgentOptions { DeviceId = "pi-01" };
+        var health = new DeviceHealth(paths, _time);
         return new TelemetryReporter(
-            options, timings, new DeviceHealth(paths, _time), outbox, new UpstreamWriter(options, new SequenceCounter(Path.Combine(_directory, "seq")), outbox, _time), detector, _time);
+            options, timings, health, outbox, new UpstreamWriter(options, new SequenceCounter(Path.Combine(_directory, "seq")), outbox, _time), detector,
+            new ModelSlotStore(_directory), new ThrottleMonitor(health, options.Telemetry, _time), _time);
     }
 }

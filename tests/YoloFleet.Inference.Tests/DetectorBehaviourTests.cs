@@ -32,6 +32,32 @@ public sealed class DetectorBehaviourTests(YoloxNanoFixture fixture, ITestOutput
     }
 
     [Fact]
+    public void Output_shapes_are_checked_against_what_the_model_produces_not_what_it_declares()
+    {
+        using var image = ImageFile.Read(CocoLabels.ImagePath(Kitchen));
+        _detector.Detect(image, []);
+        Assert.Null(_detector.CheckOutputShapes());
+
+        // Declares [1,84,85]; on an image with a 0 value it produces [1,0,85], which only a run shows.
+        using var folder = new TempFolder();
+        using var lying = Detector.Open(folder.Write("lying.onnx", TinyOnnxModel.ImageDependentRows(64, 64, [1, 84, 85], 0f)));
+        using var black = new Mat(64, 64, MatType.CV_8UC3, Scalar.All(0));
+        try
+        {
+            lying.Detect(black, []);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException ex)
+        {
+            output.WriteLine($"the bound run refused it: {ex.Message}");
+        }
+
+        var problem = lying.CheckOutputShapes();
+        Assert.NotNull(problem);
+        Assert.Contains("is [1,0,85]", problem, StringComparison.Ordinal);
+        Assert.Contains("expects [1,84,85]", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Clears_the_results_list_it_is_given()
     {
         using var giraffes = ImageFile.Read(CocoLabels.ImagePath(Giraffes));

@@ -6,6 +6,7 @@ using OpenCvSharp;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
 using YoloFleet.EdgeAgent.HardFrames;
+using YoloFleet.EdgeAgent.Models;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
 using YoloFleet.EdgeAgent.Sources;
@@ -25,14 +26,18 @@ namespace YoloFleet.EdgeAgent.Pipeline;
 /// <see cref="Outbox.OutboxPublisher"/> sends it.
 /// A live source (camera, stream) never waits for the pipeline: the capture channel holds one frame and a newer one
 /// replaces it (newest wins), and each frame replaced is counted in <see cref="StageTimings.Dropped"/>.
+/// The detector comes from <see cref="RunningDetector"/> frame by frame: a model swap takes effect at the next frame
+/// preprocessed, frames in flight finish on the detector they started with, and a slot bound to an older detector is
+/// bound again to the new one when it is next used.
 /// </summary>
 public sealed partial class AgentPipeline(
     EdgeAgentOptions options,
-    Detector detector,
+    RunningDetector detectors,
     UpstreamWriter upstream,
     HardFramePolicy hardFrames,
     StageTimings timings,
     PipelineLiveness liveness,
+    ThrottleMonitor throttle,
     TimeProvider time,
     ILogger<AgentPipeline> logger)
 {
@@ -159,7 +164,7 @@ public sealed partial class AgentPipeline(
     {
         while (_slots.Count < options.Pipeline.Slots)
         {
-            _slots.Add(new PipelineSlot(detector.CreateSlot()));
+            _slots.Add(new PipelineSlot(detectors));
         }
 
         return _slots;
@@ -248,7 +253,8 @@ public sealed partial class AgentPipeline(
 
                 slot.Frame = item.Frame;
                 slot.CaptureMs = item.CaptureMs;
-                detector.Preprocess(item.Frame.Image, slot.Detector);
+                var generation = slot.Begin();
+                generation.Detector.Preprocess(item.Frame.Image, slot.Detector);
                 await toInfer.WriteAsync(slot, cancellationToken);
             }
         }
@@ -266,7 +272,7 @@ public sealed partial class AgentPipeline(
             {
                 while (toInfer.TryRead(out var slot))
                 {
-                    detector.Infer(slot.Detector);
+                    slot.Generation!.Detector.Infer(slot.Detector);
                     await toPublish.WriteAsync(slot, cancellationToken);
                 }
             }
@@ -287,15 +293,17 @@ public sealed partial class AgentPipeline(
             while (toPublish.TryRead(out var slot))
             {
                 var frame = slot.Frame!;
-                detector.Postprocess(slot.Detector, results);
+                var generation = slot.Generation!;
+                generation.Detector.Postprocess(slot.Detector, results);
                 var detected = slot.Detector.Timings;
+                generation.RecordFrame(detected.TotalMs);
                 timings.Record(PipelineStage.Capture, slot.CaptureMs);
                 timings.Record(PipelineStage.Preprocess, detected.PreprocessMs);
                 timings.Record(PipelineStage.Inference, detected.InferenceMs);
                 timings.Record(PipelineStage.Postprocess, detected.PostprocessMs);
 
                 var enqueueStarted = time.GetTimestamp();
-                var message = BuildMessage(frame, results, detected);
+                var message = BuildMessage(frame, results, detected, generation.Model);
                 upstream.Append(Topics.DetectionsKind, message, envelope => message.Envelope = envelope);
                 var reason = hardFrames.Evaluate(results);
                 if (reason != HardFrameReason.None)
@@ -331,12 +339,14 @@ public sealed partial class AgentPipeline(
         }
     }
 
-    private DetectionsPublished BuildMessage(CapturedFrame frame, List<YoloFleet.Inference.Detection> results, FrameTimings detected)
+    private DetectionsPublished BuildMessage(CapturedFrame frame, List<YoloFleet.Inference.Detection> results, FrameTimings detected, RunningModel model)
     {
         var message = new DetectionsPublished
         {
             CapturedAtUnixMs = frame.CapturedAt.ToUnixTimeMilliseconds(),
-            ModelVersion = detector.Model.Version,
+            ModelVersion = model.Version,
+            ModelSha256 = model.Sha256,
+            Throttled = throttle.IsThrottled,
             FrameWidth = (uint)frame.Image.Width,
             FrameHeight = (uint)frame.Image.Height,
             InferenceMs = (float)detected.TotalMs,
@@ -386,19 +396,50 @@ public sealed partial class AgentPipeline(
 
     private readonly record struct CapturedItem(CapturedFrame Frame, double CaptureMs);
 
-    /// <summary>One frame in flight: its detector buffers and, while in use, the frame.</summary>
-    private sealed class PipelineSlot(DetectorSlot detector)
+    /// <summary>
+    /// One frame in flight: its detector buffers and, while in use, the frame and the detector it runs on. The buffers
+    /// belong to one detector; after a swap they are made again for the new one when the slot is next used (the old
+    /// detector disposes its own when its last frame is done).
+    /// </summary>
+    private sealed class PipelineSlot(RunningDetector detectors)
     {
-        public DetectorSlot Detector { get; } = detector;
+        private DetectorSlot? _detector;
+        private DetectorGeneration? _boundTo;
+        private bool _leased;
+
+        public DetectorSlot Detector => _detector ?? throw new InvalidOperationException("The slot is not in use.");
+
+        /// <summary>The detector this slot's frame runs on (from <see cref="Begin"/>).</summary>
+        public DetectorGeneration? Generation { get; private set; }
 
         public CapturedFrame? Frame { get; set; }
 
         public double CaptureMs { get; set; }
 
+        /// <summary>Takes the running detector for this slot's frame, binding the slot's buffers to it if it changed.</summary>
+        public DetectorGeneration Begin()
+        {
+            var generation = detectors.Acquire();
+            _leased = true;
+            Generation = generation;
+            if (!ReferenceEquals(_boundTo, generation))
+            {
+                _detector = generation.Detector.CreateSlot();
+                _boundTo = generation;
+            }
+
+            return generation;
+        }
+
         public void Release()
         {
             Frame?.Dispose();
             Frame = null;
+            if (_leased)
+            {
+                _leased = false;
+                detectors.Release(Generation!);
+            }
         }
     }
 }

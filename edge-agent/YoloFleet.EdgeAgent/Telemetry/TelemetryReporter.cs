@@ -3,9 +3,9 @@ using Google.Protobuf;
 using Microsoft.Extensions.Hosting;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
+using YoloFleet.EdgeAgent.Models;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
-using YoloFleet.Inference;
 
 namespace YoloFleet.EdgeAgent.Telemetry;
 
@@ -17,6 +17,10 @@ public sealed class TelemetryOptions
 
     [Required]
     public DeviceHealthPaths Paths { get; set; } = new();
+
+    /// <summary>At or above this temperature (°C) the device counts as throttling even without firmware flags.</summary>
+    [Range(-50.0, 200.0)]
+    public double ThrottleTemperatureC { get; set; } = 80;
 }
 
 /// <summary>
@@ -29,7 +33,9 @@ public sealed class TelemetryReporter(
     DeviceHealth health,
     OutboxStore outbox,
     UpstreamWriter upstream,
-    Detector detector,
+    RunningDetector detectors,
+    ModelSlotStore slots,
+    ThrottleMonitor throttle,
     TimeProvider time) : BackgroundService
 {
     private long _lastFrames;
@@ -61,7 +67,10 @@ public sealed class TelemetryReporter(
             FramesDropped = (ulong)timings.Dropped,
             SourceFailures = (ulong)timings.SourceFailures,
             SourceError = Truncate(timings.SourceError ?? "", 512),
-            ModelVersion = detector.Model.Version,
+            ModelVersion = detectors.Model.Version,
+            ActiveModelSha256 = detectors.Model.Sha256,
+            CandidateModelSha256 = slots.State.Candidate?.Sha256 ?? "",
+            Throttled = throttle.IsThrottled,
         };
         if (health.TemperatureCelsius() is { } celsius)
         {

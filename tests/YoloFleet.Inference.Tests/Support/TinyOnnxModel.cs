@@ -33,6 +33,30 @@ internal static class TinyOnnxModel
             producer);
 
     /// <summary>
+    /// A model that declares its output as <paramref name="declaredShape"/> [1, R, C] (so it loads as the layout that
+    /// shape means) but whose real row count depends on the image: Slice(table [1, R, C], 0, min(image)) along axis 1.
+    /// ONNX Runtime cannot know that count before it runs, so it keeps the declared shape; an image whose smallest
+    /// preprocessed value is 0 yields [1, 0, C].
+    /// </summary>
+    public static byte[] ImageDependentRows(int height, int width, long[] declaredShape, float fill)
+    {
+        var table = new float[declaredShape.Aggregate(1L, (length, dimension) => length * dimension)];
+        Array.Fill(table, fill);
+        byte[][] nodes =
+        [
+            Node("Constant", [], ["table"], Attribute("value", Tensor(declaredShape, table))),
+            Node("ReduceMin", ["images"], ["smallest"], IntAttribute("keepdims", 0)),
+            Node("Constant", [], ["one_dimension"], Attribute("value", Int64Tensor([1], [1]))),
+            Node("Reshape", ["smallest", "one_dimension"], ["smallest_1d"]),
+            Node("Cast", ["smallest_1d"], ["ends"], IntAttribute("to", 7 /* INT64 */)),
+            Node("Constant", [], ["starts"], Attribute("value", Int64Tensor([1], [0]))),
+            Node("Constant", [], ["axes"], Attribute("value", Int64Tensor([1], [1]))),
+            Node("Slice", ["table", "starts", "ends", "axes"], ["output"]),
+        ];
+        return Model(nodes, [ValueInfo("images", Dims(1, 3, height, width))], [ValueInfo("output", Dims(declaredShape))]);
+    }
+
+    /// <summary>
     /// Like <see cref="ConstantOutput"/> but exported as dynamic: the input's height and width are open, and so is
     /// each output dimension whose entry in <paramref name="declaredOutputShape"/> is null.
     /// </summary>
@@ -53,9 +77,19 @@ internal static class TinyOnnxModel
             outputs: [ValueInfo("same", [Dim(1), Dim(3), Dim("height"), Dim("width")])]);
 
     private static byte[] Model(
-        byte[] node, byte[][] inputs, byte[][] outputs, IReadOnlyDictionary<string, string>? metadata = null, string producer = "YoloFleet tests")
+        byte[] node, byte[][] inputs, byte[][] outputs, IReadOnlyDictionary<string, string>? metadata = null, string producer = "YoloFleet tests") =>
+        Model([node], inputs, outputs, metadata, producer);
+
+    private static byte[] Model(
+        byte[][] nodes, byte[][] inputs, byte[][] outputs, IReadOnlyDictionary<string, string>? metadata = null, string producer = "YoloFleet tests")
     {
-        var graph = new ProtoWriter().Bytes(1, node).String(2, "tiny");
+        var graph = new ProtoWriter();
+        foreach (var node in nodes)
+        {
+            graph.Bytes(1, node);
+        }
+
+        graph.String(2, "tiny");
         foreach (var input in inputs)
         {
             graph.Bytes(11, input);
@@ -104,6 +138,26 @@ internal static class TinyOnnxModel
 
     private static byte[] Attribute(string name, byte[] tensor) =>
         new ProtoWriter().String(1, name).Bytes(5, tensor).Varint(20, 4 /* TENSOR */).ToArray();
+
+    private static byte[] IntAttribute(string name, long value) =>
+        new ProtoWriter().String(1, name).Varint(3, (ulong)value).Varint(20, 2 /* INT */).ToArray();
+
+    private static byte[] Int64Tensor(long[] shape, long[] values)
+    {
+        var raw = new byte[values.Length * sizeof(long)];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(i * sizeof(long)), values[i]);
+        }
+
+        var tensor = new ProtoWriter();
+        foreach (var dimension in shape)
+        {
+            tensor.Varint(1, (ulong)dimension);
+        }
+
+        return tensor.Varint(2, 7 /* INT64 */).Bytes(9, raw).ToArray();
+    }
 
     private static byte[] Tensor(long[] shape, float[] values)
     {

@@ -5,9 +5,13 @@ namespace YoloFleet.Integration.Tests.Infrastructure;
 /// <summary>The real yolofleet-agent in its own process, so a test can SIGKILL it mid-stream.</summary>
 public sealed class AgentProcess : IDisposable
 {
-    private readonly Process _process;
+    private const int KeptLines = 400;
 
-    public AgentProcess(IReadOnlyDictionary<string, string> settings)
+    private readonly Process _process;
+    private readonly Queue<string> _output = new();
+
+    /// <param name="environment">Extra environment variables (the test-only crash hook, YOLOFLEET_TEST_CRASH_AT).</param>
+    public AgentProcess(IReadOnlyDictionary<string, string> settings, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "yolofleet-agent.dll"));
@@ -16,11 +20,28 @@ public sealed class AgentProcess : IDisposable
             start.ArgumentList.Add($"--{key}={value}");
         }
 
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+
         _process = Process.Start(start) ?? throw new InvalidOperationException("could not start yolofleet-agent");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
+
+    /// <summary>The agent's last lines of output (stdout and stderr), for a failing test's message.</summary>
+    public string RecentOutput
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join(Environment.NewLine, _output);
+            }
+        }
     }
 
     public bool HasExited => _process.HasExited;
@@ -34,6 +55,23 @@ public sealed class AgentProcess : IDisposable
     }
 
     public Task WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync().WaitAsync(timeout);
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Enqueue(line);
+            if (_output.Count > KeptLines)
+            {
+                _output.Dequeue();
+            }
+        }
+    }
 
     public void Dispose()
     {

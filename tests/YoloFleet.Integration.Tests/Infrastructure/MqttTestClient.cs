@@ -52,6 +52,15 @@ public sealed class MqttTestClient : IAsyncDisposable
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build());
 
+    /// <summary>Publishes a retained QoS 1 message (an empty payload clears the topic's retained message).</summary>
+    public async Task<MqttClientPublishResult> PublishRetainedAsync(string topic, byte[] payload) =>
+        await _client.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithRetainFlag(true)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build());
+
     /// <summary>Publishes <paramref name="count"/> QoS 1 messages with up to <paramref name="inFlight"/> awaiting PUBACK.</summary>
     public async Task PublishBurstAsync(string topic, int count, int inFlight)
     {
