@@ -50,6 +50,12 @@ public sealed class ModelRegistryOptions : IValidatableObject
     [Range(1, 64)]
     public int JobThreads { get; set; } = 1;
 
+    /// <summary>
+    /// Whether this silo runs quantize jobs. The quantizer uses every core while it runs (ONNX Runtime's defaults), so a
+    /// cluster may keep its ingest silos free of jobs and leave them to one silo; any silo still accepts submissions.
+    /// </summary>
+    public bool RunJobs { get; set; } = true;
+
     /// <summary>How often an idle silo looks for queued jobs (it is also woken when one is submitted to it).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan JobPollInterval { get; set; } = TimeSpan.FromSeconds(5);

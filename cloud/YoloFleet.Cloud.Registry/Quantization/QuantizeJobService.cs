@@ -16,6 +16,12 @@ public sealed partial class QuantizeJobService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!options.RunJobs)
+        {
+            LogNotRunningJobs();
+            return;
+        }
+
         submissions.Submitted += Wake;
         try
         {
@@ -90,6 +96,9 @@ public sealed partial class QuantizeJobService(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Running quantize job {JobId} ({Model} version {Version})")]
     private partial void LogStarted(long jobId, string model, int version);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "This silo runs no quantize jobs (Cloud:Models:RunJobs is false); other silos take them")]
+    private partial void LogNotRunningJobs();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Queued again {Jobs} quantize job(s) this silo was running when it stopped")]
     private partial void LogRequeued(int jobs);

@@ -14,8 +14,8 @@ public sealed partial class ManifestSigningKey(ModelRegistryOptions options, ILo
     private readonly Lock _lock = new();
     private ManifestSigner? _signer;
 
-    /// <summary>The public key file beside a private key file.</summary>
-    public static string PublicKeyPathFor(string privateKeyPath) => privateKeyPath + ".pub.pem";
+    /// <summary>The public key file beside a private key file: "manifest-signing.pem" → "manifest-signing.pub.pem".</summary>
+    public static string PublicKeyPathFor(string privateKeyPath) => Path.ChangeExtension(privateKeyPath, null) + ".pub.pem";
 
     /// <summary>The signer; made or loaded at the first call.</summary>
     /// <exception cref="InvalidOperationException">The key cannot be read or made; the message names the file and the setting.</exception>
@@ -61,9 +61,17 @@ public sealed partial class ManifestSigningKey(ModelRegistryOptions options, ILo
 
             var signer = ManifestSigner.FromPem(File.ReadAllText(path));
             var publicPath = PublicKeyPathFor(path);
-            if (!File.Exists(publicPath) || File.ReadAllText(publicPath) != signer.PublicKeyPem)
+            try
             {
-                WritePublicKey(publicPath, signer.PublicKeyPem);
+                if (!File.Exists(publicPath) || File.ReadAllText(publicPath) != signer.PublicKeyPem)
+                {
+                    WritePublicKey(publicPath, signer.PublicKeyPem);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A configured key may sit in a read-only folder; the public key is also served (GET /api/signing-key).
+                LogPublicKeyNotWritten(publicPath, ex.Message);
             }
 
             LogLoaded(signer.KeyId, publicPath, path);
@@ -91,6 +99,9 @@ public sealed partial class ManifestSigningKey(ModelRegistryOptions options, ILo
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Signing manifests with key {KeyId}; public key {PublicKeyPath} (private key {PrivateKeyPath})")]
     private partial void LogLoaded(string keyId, string publicKeyPath, string privateKeyPath);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the public key to {Path} ({Error}); `yolofleet signing-key` prints it from the silo")]
+    private partial void LogPublicKeyNotWritten(string path, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The manifest signing key {Path} can be read by other users; chmod 600 it")]
     private partial void LogReadableByOthers(string path);
