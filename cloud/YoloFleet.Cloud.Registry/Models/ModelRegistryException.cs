@@ -14,6 +14,9 @@ public enum RegistryErrorKind
 
     /// <summary>The upload is larger than Cloud:Models:MaxUploadBytes: 413.</summary>
     TooLarge,
+
+    /// <summary>The silo cannot do it as configured (a signing key or token secret it cannot read or make): 503.</summary>
+    Unavailable,
 }
 
 /// <summary>A registry operation refused, with a message that names the problem and, where there is one, the fix.</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using YoloFleet.Cloud.Registry.Models;
 
 namespace YoloFleet.Cloud.Registry.Signing;
 
@@ -84,7 +85,7 @@ public sealed partial class DownloadTokens(ModelRegistryOptions options, TimePro
             {
                 if (options.DownloadTokenKeyFile is { Length: > 0 })
                 {
-                    throw new InvalidOperationException($"Cloud:Models:DownloadTokenKeyFile '{path}' does not exist.");
+                    throw new ModelRegistryException(RegistryErrorKind.Unavailable, $"Cloud:Models:DownloadTokenKeyFile '{path}' does not exist.");
                 }
 
                 if (PrivateKeyFiles.TryCreate(path, Encoding.ASCII.GetBytes(Convert.ToBase64String(RandomNumberGenerator.GetBytes(SecretBytes)))))
@@ -96,14 +97,16 @@ public sealed partial class DownloadTokens(ModelRegistryOptions options, TimePro
             var secret = Convert.FromBase64String(File.ReadAllText(path).Trim());
             if (secret.Length < SecretBytes)
             {
-                throw new InvalidOperationException($"The download token secret '{path}' holds {secret.Length} bytes; at least {SecretBytes} (base64) are needed.");
+                throw new ModelRegistryException(
+                    RegistryErrorKind.Unavailable, $"The download token secret '{path}' holds {secret.Length} bytes; at least {SecretBytes} (base64) are needed.");
             }
 
             return secret;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
-            throw new InvalidOperationException(
+            throw new ModelRegistryException(
+                RegistryErrorKind.Unavailable,
                 $"The download token secret '{path}' cannot be read or created: {ex.Message} Set Cloud:Models:DownloadTokenKeyFile, or Cloud:StateDirectory to a writable folder.",
                 ex);
         }

@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.Logging;
+using YoloFleet.Cloud.Registry.Models;
 using YoloFleet.Inference.Manifest;
 
 namespace YoloFleet.Cloud.Registry.Signing;
@@ -18,7 +19,7 @@ public sealed partial class ManifestSigningKey(ModelRegistryOptions options, ILo
     public static string PublicKeyPathFor(string privateKeyPath) => Path.ChangeExtension(privateKeyPath, null) + ".pub.pem";
 
     /// <summary>The signer; made or loaded at the first call.</summary>
-    /// <exception cref="InvalidOperationException">The key cannot be read or made; the message names the file and the setting.</exception>
+    /// <exception cref="ModelRegistryException">The key cannot be read or made (Unavailable); the message names the file and the setting.</exception>
     public ManifestSigner Signer
     {
         get
@@ -44,7 +45,7 @@ public sealed partial class ManifestSigningKey(ModelRegistryOptions options, ILo
             {
                 if (configured)
                 {
-                    throw new InvalidOperationException($"Cloud:Models:SigningKeyFile '{path}' does not exist.");
+                    throw new ModelRegistryException(RegistryErrorKind.Unavailable, $"Cloud:Models:SigningKeyFile '{path}' does not exist.");
                 }
 
                 using var fresh = ManifestSigner.Generate();
@@ -79,7 +80,8 @@ public sealed partial class ManifestSigningKey(ModelRegistryOptions options, ILo
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            throw new InvalidOperationException(
+            throw new ModelRegistryException(
+                RegistryErrorKind.Unavailable,
                 $"The manifest signing key '{path}' cannot be {(File.Exists(path) ? "read" : "created")}: {ex.Message} " +
                 "Set Cloud:Models:SigningKeyFile to a readable ECDSA P-256 PEM key, or Cloud:StateDirectory to a writable folder.",
                 ex);

@@ -115,7 +115,7 @@ public static class ModelsApi
         {
             refusal = tokens.Check(sha256, device, expires, token);
         }
-        catch (InvalidOperationException ex)
+        catch (ModelRegistryException ex)
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, ex.Message);
         }
@@ -142,18 +142,13 @@ public static class ModelsApi
         }
     }
 
-    private static IResult SigningKey(ManifestSigningKey key)
-    {
-        try
+    private static Task<IResult> SigningKey(ManifestSigningKey key) =>
+        GuardedAsync(() =>
         {
             var signer = key.Signer;
-            return TypedResults.Ok(new SigningKeyView(signer.KeyId, ManifestSigner.Algorithm, signer.PublicKeyPem, ManifestSigningKey.PublicKeyPathFor(Path.GetFullPath(key.KeyFile))));
-        }
-        catch (InvalidOperationException ex)
-        {
-            return Problem(StatusCodes.Status503ServiceUnavailable, ex.Message);
-        }
-    }
+            return Task.FromResult<IResult>(TypedResults.Ok(
+                new SigningKeyView(signer.KeyId, ManifestSigner.Algorithm, signer.PublicKeyPem, ManifestSigningKey.PublicKeyPathFor(Path.GetFullPath(key.KeyFile)))));
+        });
 
     private static Task<IResult> AssignAsync(AssignRequest request, AssignmentService assignments, CancellationToken cancellationToken) =>
         GuardedAsync(async () =>
@@ -188,13 +183,9 @@ public static class ModelsApi
                 RegistryErrorKind.NotFound => StatusCodes.Status404NotFound,
                 RegistryErrorKind.Conflict => StatusCodes.Status409Conflict,
                 RegistryErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
+                RegistryErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
                 _ => StatusCodes.Status400BadRequest,
             }, ex.Message);
-        }
-        catch (InvalidOperationException ex) when (ex.Message.Contains("Cloud:", StringComparison.Ordinal))
-        {
-            // A signing key or token secret that cannot be made: the message names the setting.
-            return Problem(StatusCodes.Status503ServiceUnavailable, ex.Message);
         }
         catch (BadHttpRequestException ex)
         {

@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using YoloFleet.Cloud.Registry;
+using YoloFleet.Cloud.Registry.Models;
 using YoloFleet.Cloud.Registry.Signing;
 using YoloFleet.Inference.Manifest;
 
@@ -51,7 +52,8 @@ public sealed class ManifestSigningKeyTests : IDisposable
 
         using var missing = new ManifestSigningKey(
             new ModelRegistryOptions { StateDirectory = _state.Path, SigningKeyFile = Path.Combine(_state.Path, "none.pem") }, NullLogger<ManifestSigningKey>.Instance);
-        var error = Assert.Throws<InvalidOperationException>(() => missing.Signer);
+        var error = Assert.Throws<ModelRegistryException>(() => missing.Signer);
+        Assert.Equal(RegistryErrorKind.Unavailable, error.Kind);
         Assert.Contains("Cloud:Models:SigningKeyFile", error.Message, StringComparison.Ordinal);
     }
 
