@@ -24,10 +24,12 @@ namespace YoloFleet.Cli;
 public sealed class LocalFleet : IAsyncDisposable
 {
     private readonly WebApplication _cloud;
+    private readonly string? _ownStateDirectory;
 
-    private LocalFleet(WebApplication cloud, string brokerHost, int brokerPort, int siloPort)
+    private LocalFleet(WebApplication cloud, string brokerHost, int brokerPort, int siloPort, string? ownStateDirectory)
     {
         _cloud = cloud;
+        _ownStateDirectory = ownStateDirectory;
         BrokerHost = brokerHost;
         BrokerPort = brokerPort;
         SiloPort = siloPort;
@@ -89,9 +91,17 @@ public sealed class LocalFleet : IAsyncDisposable
             settings[key] = value;
         }
 
+        // The silo's own files (signing key, token secret, artifacts) go to a folder of this fleet's, removed with it.
+        string? ownStateDirectory = null;
+        if (!settings.ContainsKey("Cloud:StateDirectory"))
+        {
+            ownStateDirectory = Directory.CreateTempSubdirectory("yolofleet-silo-").FullName;
+            settings["Cloud:StateDirectory"] = ownStateDirectory;
+        }
+
         var cloud = CloudHost.Build([], settings);
         await cloud.StartAsync(cancellationToken);
-        var fleet = new LocalFleet(cloud, brokerHost, brokerPort, siloPort);
+        var fleet = new LocalFleet(cloud, brokerHost, brokerPort, siloPort, ownStateDirectory);
         await fleet.WaitUntilSubscribedAsync(TimeSpan.FromSeconds(30), cancellationToken);
         return fleet;
     }
@@ -187,6 +197,10 @@ public sealed class LocalFleet : IAsyncDisposable
     {
         await _cloud.StopAsync(CancellationToken.None);
         await _cloud.DisposeAsync();
+        if (_ownStateDirectory is not null && Directory.Exists(_ownStateDirectory))
+        {
+            Directory.Delete(_ownStateDirectory, recursive: true);
+        }
     }
 
     private async Task WaitUntilSubscribedAsync(TimeSpan timeout, CancellationToken cancellationToken)

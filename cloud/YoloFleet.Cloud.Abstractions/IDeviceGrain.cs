@@ -30,6 +30,18 @@ public interface IDeviceGrain : IGrainWithStringKey
     Task RefreshRegistrationAsync();
 
     Task<DeviceSnapshot> GetSnapshotAsync();
+
+    /// <summary>The device twin's desired half: the device's newest assignment (saved at once).</summary>
+    Task SetDesiredModelAsync(DesiredModel desired);
+
+    /// <summary>An acknowledgement from the device: its stage, refusal and the models it reports (saved at once).</summary>
+    Task RecordModelAckAsync(ModelAck ack);
+
+    /// <summary>The models the device reports running (telemetry); older reports than the twin holds are ignored.</summary>
+    Task ReportModelsAsync(ReportedModels reported);
+
+    /// <summary>Desired against reported, with the drift (docs/registry.md).</summary>
+    Task<DeviceTwin> GetTwinAsync();
 }
 
 /// <summary>Sequences of one device committed by one batch.</summary>

@@ -13,7 +13,17 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<DetectionRecord> Detections => Set<DetectionRecord>();
 
-    public DbSet<ModelVersionRecord> Models => Set<ModelVersionRecord>();
+    public DbSet<ModelVariantRecord> Models => Set<ModelVariantRecord>();
+
+    public DbSet<ModelJobRecord> ModelJobs => Set<ModelJobRecord>();
+
+    public DbSet<ModelAssignmentRecord> ModelAssignments => Set<ModelAssignmentRecord>();
+
+    public DbSet<ModelSelectionRecord> ModelSelections => Set<ModelSelectionRecord>();
+
+    public DbSet<ModelEventRecord> ModelEvents => Set<ModelEventRecord>();
+
+    public DbSet<ModelBenchmarkRecord> ModelBenchmarks => Set<ModelBenchmarkRecord>();
 
     public DbSet<RolloutRecord> Rollouts => Set<RolloutRecord>();
 

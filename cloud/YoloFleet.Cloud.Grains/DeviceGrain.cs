@@ -29,6 +29,7 @@ public sealed class DeviceGrain(
     private static readonly TimeSpan SaveEvery = TimeSpan.FromSeconds(5);
 
     private SequenceTracker _sequences = new();
+    private ModelTwin _twin = new(new ModelTwinState());
     private bool? _admitted;
     private long _admissionCheckedAt;
     private bool _dirty;
@@ -36,6 +37,8 @@ public sealed class DeviceGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _sequences = SequenceTracker.Restore(state.State.Sequences);
+        state.State.ModelTwin ??= new ModelTwinState();
+        _twin = new ModelTwin(state.State.ModelTwin);
         this.RegisterGrainTimer(static (grain, _) => grain.SaveIfChangedAsync(), this, SaveEvery, SaveEvery);
         return Task.CompletedTask;
     }
@@ -120,6 +123,26 @@ public sealed class DeviceGrain(
             this.GetPrimaryKeyString(), s.LastSeenAt, _sequences.Highest, s.Frames, s.Detections, _sequences.Duplicates, _sequences.Missing,
             s.ModelVersion, s.CandidateModelVersion, s.Health, s.Messages));
     }
+
+    public async Task SetDesiredModelAsync(DesiredModel desired)
+    {
+        _twin.SetDesired(desired);
+        await SaveAsync();
+    }
+
+    public async Task RecordModelAckAsync(ModelAck ack)
+    {
+        _twin.RecordAck(ack);
+        await SaveAsync();
+    }
+
+    public Task ReportModelsAsync(ReportedModels reported)
+    {
+        _twin.Report(reported);
+        return MarkChanged();
+    }
+
+    public Task<DeviceTwin> GetTwinAsync() => Task.FromResult(_twin.Snapshot(this.GetPrimaryKeyString()));
 
     private Task MarkChanged()
     {

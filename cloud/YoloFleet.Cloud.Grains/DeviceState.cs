@@ -33,4 +33,8 @@ public sealed class DeviceState
     /// <summary>Upstream messages of every kind recorded.</summary>
     [Id(7)]
     public long Messages { get; set; }
+
+    /// <summary>The model twin: desired against reported model (docs/registry.md). Id 20 keeps clear of the small ids other state takes.</summary>
+    [Id(20)]
+    public ModelTwinState ModelTwin { get; set; } = new();
 }

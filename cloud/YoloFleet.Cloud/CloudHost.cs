@@ -20,6 +20,7 @@ public static class CloudHost
         app.UseOperatorApiKeys();
         app.MapFleetApi();
         app.MapRegistryApi();
+        app.MapModelsApi();
         return app;
     }
 }

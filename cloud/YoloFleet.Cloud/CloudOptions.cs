@@ -25,6 +25,14 @@ public sealed class CloudOptions : IValidatableObject
 
     public Verification.VerifierOptions Verifier { get; set; } = new();
 
+    /// <summary>
+    /// The silo's own files: the manifest signing key, the download token secret and the artifacts, unless
+    /// Cloud:Models names other places. Default: systemd's $STATE_DIRECTORY (StateDirectory=yolofleet-silo), else
+    /// /var/lib/yolofleet-silo. Made on first use, owner-only.
+    /// </summary>
+    public string StateDirectory { get; set; } =
+        Environment.GetEnvironmentVariable("STATE_DIRECTORY")?.Split(':')[0] is { Length: > 0 } systemd ? systemd : "/var/lib/yolofleet-silo";
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         // Data annotations do not descend into nested sections by themselves.

@@ -17,6 +17,15 @@ public static class ProtocolLimits
     /// <summary>Downstream: a retained model assignment (its variants' signed manifests included).</summary>
     public const int MaxModelAssignedPayloadBytes = 64 * 1024;
 
+    /// <summary>An acknowledgement's assignment id, reason code, error text and CPU feature list.</summary>
+    public const int MaxAssignmentIdLength = 64;
+    public const int MaxReasonCodeLength = 32;
+    public const int MaxAckErrorLength = 1024;
+    public const int MaxCpuFeaturesLength = 256;
+
+    /// <summary>Variant benchmarks in one acknowledgement.</summary>
+    public const int MaxBenchmarksPerAck = 8;
+
     /// <summary>Downstream: one commit confirmation.</summary>
     public const int MaxCommitsPayloadBytes = 64 * 1024;
     public const int MaxFrameRefBytes = 256;

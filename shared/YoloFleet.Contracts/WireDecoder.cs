@@ -86,6 +86,7 @@ public static class WireDecoder
             ?? CheckFrame(parsed.FrameWidth, parsed.FrameHeight)
             ?? CheckText(parsed.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
             ?? CheckText(parsed.FrameRef, "frame_ref", ProtocolLimits.MaxFrameRefBytes)
+            ?? CheckSha256(parsed.ModelSha256, "model_sha256")
             ?? CheckDetections(parsed.Detections);
         if (parsed.CapturedAtUnixMs <= 0)
         {
@@ -135,7 +136,9 @@ public static class WireDecoder
             return false;
         }
 
-        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId);
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId)
+            ?? CheckSha256(parsed.ActiveModelSha256, "active_model_sha256")
+            ?? CheckSha256(parsed.CandidateModelSha256, "candidate_model_sha256");
         if (rejection is not null)
         {
             return false;
@@ -144,6 +147,98 @@ public static class WireDecoder
         message = parsed;
         return true;
     }
+
+    /// <summary>
+    /// Decodes a model assignment's acknowledgement (topic <c>ack</c>) and checks it: the envelope, a known stage whose
+    /// <c>accepted</c> flag agrees with it (a refusal is never accepted, a progress stage always), an assignment id, every
+    /// SHA-256 empty or 64 hex digits, bounded texts, and at most <see cref="ProtocolLimits.MaxBenchmarksPerAck"/>
+    /// benchmarks with finite, non-negative latencies.
+    /// </summary>
+    public static bool TryDecodeAck(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out ModelAssignmentAcknowledged message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(ModelAssignmentAcknowledged.Parser, payload, ProtocolLimits.MaxAckPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId) ?? CheckAck(parsed);
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    private static Rejection? CheckAck(ModelAssignmentAcknowledged ack)
+    {
+        if (ack.AssignmentId.Length is 0 or > ProtocolLimits.MaxAssignmentIdLength || !ack.AssignmentId.All(IsTokenChar))
+        {
+            return new(RejectReason.OutOfRange, $"assignment_id must be 1-{ProtocolLimits.MaxAssignmentIdLength} letters, digits, '-', '_' or '.'");
+        }
+
+        if (!ModelAssignmentStages.IsKnown(ack.Stage))
+        {
+            return new(RejectReason.OutOfRange, $"stage '{Truncate(ack.Stage)}' is not one of {string.Join(", ", ModelAssignmentStages.All)}");
+        }
+
+        if (ack.Accepted == ModelAssignmentStages.IsRefusal(ack.Stage))
+        {
+            return new(RejectReason.OutOfRange, $"stage '{ack.Stage}' with accepted = {ack.Accepted}: refusals are never accepted, progress always is");
+        }
+
+        if (ack.ReasonCode.Length > ProtocolLimits.MaxReasonCodeLength || !ack.ReasonCode.All(IsTokenChar))
+        {
+            return new(RejectReason.OutOfRange, $"reason_code must be at most {ProtocolLimits.MaxReasonCodeLength} letters, digits, '-', '_' or '.'");
+        }
+
+        var rejection = CheckText(ack.Error, "error", ProtocolLimits.MaxAckErrorLength)
+            ?? CheckText(ack.CpuFeatures, "cpu_features", ProtocolLimits.MaxCpuFeaturesLength)
+            ?? CheckSha256(ack.Sha256, "sha256")
+            ?? CheckSha256(ack.ActiveSha256, "active_sha256")
+            ?? CheckSha256(ack.CandidateSha256, "candidate_sha256");
+        if (rejection is not null)
+        {
+            return rejection;
+        }
+
+        if (ack.Benchmarks.Count > ProtocolLimits.MaxBenchmarksPerAck)
+        {
+            return new(RejectReason.OutOfRange, $"{ack.Benchmarks.Count} benchmarks; at most {ProtocolLimits.MaxBenchmarksPerAck}");
+        }
+
+        for (var i = 0; i < ack.Benchmarks.Count; i++)
+        {
+            var benchmark = ack.Benchmarks[i];
+            if (benchmark.Sha256.Length == 0 || CheckSha256(benchmark.Sha256, $"benchmarks[{i}].sha256") is not null)
+            {
+                return new(RejectReason.OutOfRange, $"benchmarks[{i}].sha256 must be 64 hex digits");
+            }
+
+            if (benchmark.Precision is not ("fp32" or "int8"))
+            {
+                return new(RejectReason.OutOfRange, $"benchmarks[{i}].precision '{Truncate(benchmark.Precision)}' is not fp32 or int8");
+            }
+
+            if (!(float.IsFinite(benchmark.P50Ms) && benchmark.P50Ms >= 0 && float.IsFinite(benchmark.P95Ms) && benchmark.P95Ms >= 0) || benchmark.Runs == 0)
+            {
+                return new(RejectReason.OutOfRange, $"benchmarks[{i}]: latencies must be finite and non-negative, runs at least 1");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>An optional SHA-256 field: empty, or 64 hex digits.</summary>
+    private static Rejection? CheckSha256(string value, string field) =>
+        value.Length == 0 || (value.Length == 64 && value.All(char.IsAsciiHexDigit))
+            ? null
+            : new(RejectReason.OutOfRange, $"{field} must be empty or a SHA-256 of 64 hex digits");
+
+    private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';
 
     private static bool TryParse<T>(MessageParser<T> parser, in ReadOnlySequence<byte> payload, int maxBytes, out T message, out Rejection? rejection)
         where T : IMessage<T>

@@ -1,6 +1,5 @@
-using YoloFleet.Cloud.Data.Verification;
-using YoloFleet.Cloud.Verification;
 using YoloFleet.Inference;
+using YoloFleet.Inference.Evaluation;
 
 namespace YoloFleet.Cloud.Tests;
 

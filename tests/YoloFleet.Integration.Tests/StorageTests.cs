@@ -32,7 +32,11 @@ public sealed class StorageTests : IClassFixture<PostgresDatabase>
     {
         var tables = await _database.QueryAsync(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", r => r.GetString(0));
-        foreach (var table in new[] { "detections", "devices", "frames", "hard_frames", "models", "rollouts", "telemetry", "verifications" })
+        foreach (var table in new[]
+        {
+            "detections", "devices", "frames", "hard_frames", "models", "rollouts", "telemetry", "verifications",
+            "model_jobs", "model_assignments", "model_selections", "model_events", "model_benchmarks",
+        })
         {
             Assert.Contains(table, tables);
         }
@@ -47,7 +51,7 @@ public sealed class StorageTests : IClassFixture<PostgresDatabase>
 
         var columns = await _database.QueryAsync(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'devices' ORDER BY column_name", r => r.GetString(0));
-        Assert.Equal(["device_id", "display_name", "first_seen_at", "last_seen_at", "registered_at", "status"], columns);
+        Assert.Equal(["device_group", "device_id", "display_name", "first_seen_at", "last_seen_at", "registered_at", "status"], columns);
     }
 
     [Fact]

@@ -23,7 +23,8 @@ internal static class DevicesVerb
         var id = new Argument<string>("device-id") { Description = "The device id (letters, digits, '-', '_'; at most 64)." };
         var name = new Option<string>("--name") { Description = "Display name.", DefaultValueFactory = _ => "" };
         var disabled = new Option<bool>("--disabled") { Description = "Register (or switch) the device as disabled: its messages are dropped." };
-        var add = new Command("add", "Register a device, or update its name and status.") { id, name, disabled, connection };
+        var group = new Option<string?>("--group") { Description = "Put the device in this group (assignments can name a group); \"\" takes it out. Left out: unchanged." };
+        var add = new Command("add", "Register a device, or update its name, status and group.") { id, name, disabled, group, connection };
         add.SetAction(async (parse, cancellationToken) =>
         {
             var deviceId = parse.GetValue(id)!;
@@ -33,11 +34,18 @@ internal static class DevicesVerb
                 return 2;
             }
 
+            var deviceGroup = parse.GetValue(group);
+            if (deviceGroup is { Length: > 0 } && !DeviceDirectory.IsValidGroup(deviceGroup))
+            {
+                await Console.Error.WriteLineAsync($"error: '{deviceGroup}' is not a valid group name (letters, digits, '-', '_', '.'; at most 64).");
+                return 2;
+            }
+
             return await WithDirectoryAsync(parse.GetValue(connection)!, async directory =>
             {
                 var status = parse.GetValue(disabled) ? DeviceStatus.Disabled : DeviceStatus.Active;
-                var device = await directory.RegisterAsync(deviceId, parse.GetValue(name)!, status, cancellationToken);
-                Console.WriteLine($"Registered {device.DeviceId} ({device.Status}) at {device.RegisteredAt.ToString("u", CultureInfo.InvariantCulture)}");
+                var device = await directory.RegisterAsync(deviceId, parse.GetValue(name)!, status, cancellationToken, deviceGroup);
+                Console.WriteLine($"Registered {device.DeviceId} ({device.Status}{(device.Group is null ? "" : ", group " + device.Group)}) at {device.RegisteredAt.ToString("u", CultureInfo.InvariantCulture)}");
             });
         });
 
@@ -45,12 +53,12 @@ internal static class DevicesVerb
         list.SetAction(async (parse, cancellationToken) => await WithDirectoryAsync(parse.GetValue(connection)!, async directory =>
         {
             var devices = await directory.ListAsync(cancellationToken: cancellationToken);
-            Console.WriteLine($"{"device",-24} {"status",-9} {"registered",-20} {"last seen",-20} name");
+            Console.WriteLine($"{"device",-24} {"status",-9} {"group",-16} {"registered",-20} {"last seen",-20} name");
             foreach (var d in devices)
             {
                 Console.WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"{d.DeviceId,-24} {d.Status,-9} {d.RegisteredAt,-20:yyyy-MM-dd HH:mm:ss} {(d.LastSeenAt is { } seen ? seen.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "never"),-20} {d.DisplayName}"));
+                    $"{d.DeviceId,-24} {d.Status,-9} {d.Group ?? "-",-16} {d.RegisteredAt,-20:yyyy-MM-dd HH:mm:ss} {(d.LastSeenAt is { } seen ? seen.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "never"),-20} {d.DisplayName}"));
             }
 
             Console.WriteLine($"{devices.Count} device(s)");

@@ -13,6 +13,9 @@ public sealed class DeviceRecord
     /// <summary>One of <see cref="DeviceStatus"/>; only active devices are admitted.</summary>
     public string Status { get; set; } = DeviceStatus.Active;
 
+    /// <summary>The device's group (a site, a batch of hardware), by which an assignment can name many devices; null for none.</summary>
+    public string? DeviceGroup { get; set; }
+
     public DateTimeOffset RegisteredAt { get; set; }
 
     /// <summary>When the first frame of this device committed; null until then.</summary>

@@ -24,4 +24,10 @@ public sealed class FrameRecord
     public required string FrameRef { get; set; }
 
     public int DetectionCount { get; set; }
+
+    /// <summary>The device was throttling when the frame ran, so its inference_ms is not comparable with an unthrottled one's.</summary>
+    public bool Throttled { get; set; }
+
+    /// <summary>SHA-256 of the model file that produced the frame ("" from agents that predate it).</summary>
+    public string ModelSha256 { get; set; } = "";
 }

@@ -111,4 +111,11 @@ public sealed class TelemetryRecord
 
     /// <summary>Per-stage latency as a JSON array of {stage,p50,p95} (jsonb).</summary>
     public string StagesJson { get; set; } = "[]";
+
+    /// <summary>The device twin's reported half: SHA-256 of the model running (slot A) and of the candidate (slot B); "" for none.</summary>
+    public string ActiveModelSha256 { get; set; } = "";
+
+    public string CandidateModelSha256 { get; set; } = "";
+
+    public bool Throttled { get; set; }
 }

@@ -13,9 +13,11 @@ internal sealed class DeviceRecordConfiguration : IEntityTypeConfiguration<Devic
         builder.Property(d => d.DeviceId).HasColumnName("device_id").HasMaxLength(64);
         builder.Property(d => d.DisplayName).HasColumnName("display_name").HasMaxLength(128).HasDefaultValue("");
         builder.Property(d => d.Status).HasColumnName("status").HasMaxLength(16).HasDefaultValue(DeviceStatus.Active);
+        builder.Property(d => d.DeviceGroup).HasColumnName("device_group").HasMaxLength(64);
         builder.Property(d => d.RegisteredAt).HasColumnName("registered_at").HasDefaultValueSql("now()");
         builder.Property(d => d.FirstSeenAt).HasColumnName("first_seen_at");
         builder.Property(d => d.LastSeenAt).HasColumnName("last_seen_at");
+        builder.HasIndex(d => d.DeviceGroup).HasDatabaseName("ix_devices_device_group");
     }
 }
 
@@ -36,6 +38,8 @@ internal sealed class FrameRecordConfiguration : IEntityTypeConfiguration<FrameR
         builder.Property(f => f.InferenceMs).HasColumnName("inference_ms");
         builder.Property(f => f.FrameRef).HasColumnName("frame_ref").HasMaxLength(256);
         builder.Property(f => f.DetectionCount).HasColumnName("detection_count");
+        builder.Property(f => f.Throttled).HasColumnName("throttled").HasDefaultValue(false);
+        builder.Property(f => f.ModelSha256).HasColumnName("model_sha256").HasMaxLength(64).HasDefaultValue("");
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(f => f.DeviceId);
         builder.HasIndex(f => f.CapturedAt).HasDatabaseName("ix_frames_captured_at");
 

@@ -77,6 +77,9 @@ internal sealed class TelemetryRecordConfiguration : IEntityTypeConfiguration<Te
         builder.Property(t => t.SourceError).HasColumnName("source_error").HasMaxLength(512);
         builder.Property(t => t.ModelVersion).HasColumnName("model_version").HasMaxLength(128);
         builder.Property(t => t.StagesJson).HasColumnName("stages").HasColumnType("jsonb");
+        builder.Property(t => t.ActiveModelSha256).HasColumnName("active_model_sha256").HasMaxLength(64).HasDefaultValue("");
+        builder.Property(t => t.CandidateModelSha256).HasColumnName("candidate_model_sha256").HasMaxLength(64).HasDefaultValue("");
+        builder.Property(t => t.Throttled).HasColumnName("throttled").HasDefaultValue(false);
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(t => t.DeviceId);
         builder.HasIndex(t => t.ReceivedAt).HasDatabaseName("ix_telemetry_received_at");
     }

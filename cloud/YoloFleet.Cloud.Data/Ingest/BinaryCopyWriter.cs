@@ -98,6 +98,13 @@ public sealed class BinaryCopyWriter
         BinaryPrimitives.WriteInt64BigEndian(span[4..], value);
     }
 
+    public void Bool(bool value)
+    {
+        var span = Reserve(5);
+        BinaryPrimitives.WriteInt32BigEndian(span, 1);
+        span[4] = value ? (byte)1 : (byte)0;
+    }
+
     public void Float4(float value)
     {
         var span = Reserve(8);

@@ -19,7 +19,8 @@ public sealed class FrameBatchWriter(NpgsqlDataSource dataSource)
         CREATE TEMP TABLE IF NOT EXISTS stage_frames (
             device_id text NOT NULL, sequence bigint NOT NULL, captured_at timestamptz NOT NULL, received_at timestamptz NOT NULL,
             model_version text NOT NULL, frame_width integer NOT NULL, frame_height integer NOT NULL, inference_ms real NOT NULL,
-            frame_ref text NOT NULL, detection_count integer NOT NULL) ON COMMIT DELETE ROWS;
+            frame_ref text NOT NULL, detection_count integer NOT NULL, throttled boolean NOT NULL, model_sha256 text NOT NULL)
+            ON COMMIT DELETE ROWS;
         """;
 
     // devices.first_seen_at/last_seen_at: new devices are inserted without touching existing rows, and existing rows are
@@ -42,9 +43,9 @@ public sealed class FrameBatchWriter(NpgsqlDataSource dataSource)
               FOR NO KEY UPDATE SKIP LOCKED);
 
         INSERT INTO frames (device_id, sequence, captured_at, received_at, model_version, frame_width, frame_height,
-                            inference_ms, frame_ref, detection_count)
+                            inference_ms, frame_ref, detection_count, throttled, model_sha256)
         SELECT device_id, sequence, captured_at, received_at, model_version, frame_width, frame_height,
-               inference_ms, frame_ref, detection_count
+               inference_ms, frame_ref, detection_count, throttled, model_sha256
         FROM stage_frames
         ON CONFLICT (device_id, sequence) DO NOTHING
         RETURNING device_id, sequence;
@@ -109,12 +110,12 @@ public sealed class FrameBatchWriter(NpgsqlDataSource dataSource)
     public static Task<long> CopyFramesAsync(NpgsqlConnection connection, string table, IReadOnlyList<FrameRow> frames, CancellationToken cancellationToken) =>
         BinaryCopyWriter.CopyAsync(
             connection,
-            $"COPY {table} (device_id, sequence, captured_at, received_at, model_version, frame_width, frame_height, inference_ms, frame_ref, detection_count) FROM STDIN (FORMAT BINARY)",
+            $"COPY {table} (device_id, sequence, captured_at, received_at, model_version, frame_width, frame_height, inference_ms, frame_ref, detection_count, throttled, model_sha256) FROM STDIN (FORMAT BINARY)",
             async (copy, ct) =>
             {
                 foreach (var f in frames)
                 {
-                    copy.StartRow(10);
+                    copy.StartRow(12);
                     copy.Text(f.DeviceId);
                     copy.Int64(f.Sequence);
                     copy.TimestampTz(f.CapturedAt);
@@ -125,6 +126,8 @@ public sealed class FrameBatchWriter(NpgsqlDataSource dataSource)
                     copy.Float4(f.InferenceMs);
                     copy.Text(f.FrameRef);
                     copy.Int32(f.Detections.Length);
+                    copy.Bool(f.Throttled);
+                    copy.Text(f.ModelSha256);
                     await copy.FlushIfFullAsync(ct);
                 }
             },

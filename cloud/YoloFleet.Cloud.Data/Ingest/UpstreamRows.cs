@@ -16,6 +16,8 @@ public sealed record HardFrameRow(
 public sealed record StageLatencyRow(string Stage, float P50Ms, float P95Ms);
 
 /// <summary>A validated telemetry report on its way to the database.</summary>
+/// <param name="ActiveModelSha256">The model the device runs (slot A); "" when it does not say.</param>
+/// <param name="CandidateModelSha256">The candidate installed beside it (slot B); "" for none.</param>
 public sealed record TelemetryRow(
     string DeviceId,
     long Sequence,
@@ -32,4 +34,7 @@ public sealed record TelemetryRow(
     long SourceFailures,
     string SourceError,
     string ModelVersion,
-    StageLatencyRow[] Stages);
+    StageLatencyRow[] Stages,
+    string ActiveModelSha256 = "",
+    string CandidateModelSha256 = "",
+    bool Throttled = false);

@@ -37,8 +37,8 @@ public sealed class UpstreamWriter(NpgsqlDataSource dataSource)
         await using var command = dataSource.CreateCommand("""
             INSERT INTO telemetry (device_id, sequence, sent_at, received_at, frames_per_second, cpu_percent, rss_mb, temperature_c,
                                    throttled_flags, outbox_depth, outbox_evicted, frames_dropped, source_failures, source_error,
-                                   model_version, stages)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                   model_version, stages, active_model_sha256, candidate_model_sha256, throttled)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
             ON CONFLICT (device_id, sequence) DO NOTHING
             """);
         var p = command.Parameters;
@@ -62,6 +62,9 @@ public sealed class UpstreamWriter(NpgsqlDataSource dataSource)
             NpgsqlDbType = NpgsqlDbType.Jsonb,
             Value = JsonSerializer.Serialize(row.Stages.Select(s => new { stage = s.Stage, p50 = s.P50Ms, p95 = s.P95Ms })),
         });
+        p.AddWithValue(row.ActiveModelSha256);
+        p.AddWithValue(row.CandidateModelSha256);
+        p.AddWithValue(row.Throttled);
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 

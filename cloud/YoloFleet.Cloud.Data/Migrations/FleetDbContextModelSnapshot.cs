@@ -82,6 +82,11 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("character varying(64)")
                         .HasColumnName("device_id");
 
+                    b.Property<string>("DeviceGroup")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_group");
+
                     b.Property<string>("DisplayName")
                         .IsRequired()
                         .ValueGeneratedOnAdd()
@@ -113,6 +118,9 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnName("status");
 
                     b.HasKey("DeviceId");
+
+                    b.HasIndex("DeviceGroup")
+                        .HasDatabaseName("ix_devices_device_group");
 
                     b.ToTable("devices", (string)null);
                 });
@@ -160,6 +168,14 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("real")
                         .HasColumnName("inference_ms");
 
+                    b.Property<string>("ModelSha256")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasDefaultValue("")
+                        .HasColumnName("model_sha256");
+
                     b.Property<string>("ModelVersion")
                         .IsRequired()
                         .HasMaxLength(128)
@@ -169,6 +185,12 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.Property<DateTimeOffset>("ReceivedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("received_at");
+
+                    b.Property<bool>("Throttled")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(false)
+                        .HasColumnName("throttled");
 
                     b.HasKey("DeviceId", "Sequence");
 
@@ -236,7 +258,423 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.ToTable("hard_frames", (string)null);
                 });
 
-            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelVersionRecord", b =>
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelAssignmentRecord", b =>
+                {
+                    b.Property<string>("AssignmentId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("assignment_id");
+
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<long>("Fp32VariantId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("fp32_variant_id");
+
+                    b.Property<long?>("Int8VariantId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("int8_variant_id");
+
+                    b.Property<float>("MaxLatencyMs")
+                        .HasColumnType("real")
+                        .HasColumnName("max_latency_ms");
+
+                    b.Property<string>("ModelName")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model_name");
+
+                    b.Property<DateTimeOffset?>("PublishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("published_at");
+
+                    b.Property<int?>("PublishedRevision")
+                        .HasColumnType("integer")
+                        .HasColumnName("published_revision");
+
+                    b.Property<int>("Revision")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasDefaultValue(1)
+                        .HasColumnName("revision");
+
+                    b.Property<DateTimeOffset?>("SelectedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("selected_at");
+
+                    b.Property<string>("SelectedSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("selected_sha256")
+                        .IsFixedLength();
+
+                    b.Property<string>("Slot")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("slot");
+
+                    b.Property<DateTimeOffset>("TokenExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("token_expires_at");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.HasKey("AssignmentId", "DeviceId");
+
+                    b.HasIndex("Fp32VariantId");
+
+                    b.HasIndex("Int8VariantId");
+
+                    b.HasIndex("DeviceId", "CreatedAt")
+                        .HasDatabaseName("ix_model_assignments_device_created");
+
+                    b.ToTable("model_assignments", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_model_assignments_slot", "slot IN ('active', 'shadow')");
+                        });
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelBenchmarkRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<string>("Sha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("sha256")
+                        .IsFixedLength();
+
+                    b.Property<string>("CpuFeatures")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("cpu_features");
+
+                    b.Property<DateTimeOffset>("MeasuredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("measured_at");
+
+                    b.Property<float>("P50Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("p50_ms");
+
+                    b.Property<float>("P95Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("p95_ms");
+
+                    b.Property<string>("Precision")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("precision");
+
+                    b.Property<int>("Runs")
+                        .HasColumnType("integer")
+                        .HasColumnName("runs");
+
+                    b.Property<bool>("Throttled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("throttled");
+
+                    b.HasKey("DeviceId", "Sha256");
+
+                    b.ToTable("model_benchmarks", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelEventRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.Property<bool>("Accepted")
+                        .HasColumnType("boolean")
+                        .HasColumnName("accepted");
+
+                    b.Property<string>("ActiveSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("active_sha256");
+
+                    b.Property<string>("AssignmentId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("assignment_id");
+
+                    b.Property<string>("CandidateSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("candidate_sha256");
+
+                    b.Property<string>("CpuFeatures")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("cpu_features");
+
+                    b.Property<string>("Error")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)")
+                        .HasColumnName("error");
+
+                    b.Property<string>("ReasonCode")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("reason_code");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("received_at");
+
+                    b.Property<DateTimeOffset>("SentAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("sent_at");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("sha256");
+
+                    b.Property<string>("Stage")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("stage");
+
+                    b.HasKey("DeviceId", "Sequence");
+
+                    b.HasIndex("ReceivedAt")
+                        .HasDatabaseName("ix_model_events_received_at");
+
+                    b.HasIndex("AssignmentId", "DeviceId")
+                        .HasDatabaseName("ix_model_events_assignment_device");
+
+                    b.ToTable("model_events", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelJobRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("ClaimedBy")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("claimed_by");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("InputsJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("inputs");
+
+                    b.Property<string>("InputsKey")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("inputs_key")
+                        .IsFixedLength();
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)")
+                        .HasColumnName("message");
+
+                    b.Property<string>("ModelName")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model_name");
+
+                    b.Property<int>("Percent")
+                        .HasColumnType("integer")
+                        .HasColumnName("percent");
+
+                    b.Property<long?>("ResultVariantId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("result_variant_id");
+
+                    b.Property<int>("SourceVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("source_version");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("InputsKey")
+                        .IsUnique()
+                        .HasDatabaseName("ux_model_jobs_inputs_key");
+
+                    b.HasIndex("ResultVariantId");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_model_jobs_state");
+
+                    b.ToTable("model_jobs", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_model_jobs_percent", "percent BETWEEN 0 AND 100");
+
+                            t.HasCheckConstraint("ck_model_jobs_state", "state IN ('queued', 'running', 'succeeded', 'failed')");
+                        });
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelSelectionRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("AssignmentId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("assignment_id");
+
+                    b.Property<string>("Basis")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("basis");
+
+                    b.Property<string>("ChosenPrecision")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("chosen_precision");
+
+                    b.Property<string>("ChosenSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("chosen_sha256")
+                        .IsFixedLength();
+
+                    b.Property<string>("CpuFeatures")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("cpu_features");
+
+                    b.Property<DateTimeOffset>("DecidedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("decided_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<string>("DeviceId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<float?>("Fp32P50Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("fp32_p50_ms");
+
+                    b.Property<string>("Fp32Sha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("fp32_sha256")
+                        .IsFixedLength();
+
+                    b.Property<float?>("Int8P50Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("int8_p50_ms");
+
+                    b.Property<string>("Int8Sha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character(64)")
+                        .HasColumnName("int8_sha256")
+                        .IsFixedLength();
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)")
+                        .HasColumnName("reason");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DeviceId", "DecidedAt")
+                        .HasDatabaseName("ix_model_selections_device_decided");
+
+                    b.ToTable("model_selections", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_model_selections_precision", "chosen_precision IN ('int8', 'fp32')");
+                        });
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", b =>
                 {
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
@@ -257,6 +695,10 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("character varying(8)")
                         .HasColumnName("format");
 
+                    b.Property<long?>("JobId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("job_id");
+
                     b.Property<string>("ManifestJson")
                         .IsRequired()
                         .HasColumnType("jsonb")
@@ -268,6 +710,14 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("character varying(128)")
                         .HasColumnName("name");
 
+                    b.Property<long?>("ParentId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("parent_id");
+
+                    b.Property<string>("ReportJson")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("report");
+
                     b.Property<string>("Sha256")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -275,25 +725,30 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnName("sha256")
                         .IsFixedLength();
 
-                    b.Property<byte[]>("Signature")
-                        .HasColumnType("bytea")
-                        .HasColumnName("signature");
+                    b.Property<string>("SigningKeyId")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("signing_key_id");
 
                     b.Property<long>("SizeBytes")
                         .HasColumnType("bigint")
                         .HasColumnName("size_bytes");
 
-                    b.Property<string>("Version")
-                        .IsRequired()
-                        .HasMaxLength(128)
-                        .HasColumnType("character varying(128)")
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
                         .HasColumnName("version");
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Name", "Version")
+                    b.HasIndex("ParentId");
+
+                    b.HasIndex("Sha256")
+                        .HasDatabaseName("ix_models_sha256");
+
+                    b.HasIndex("Name", "Version", "Format")
                         .IsUnique()
-                        .HasDatabaseName("ux_models_name_version");
+                        .HasDatabaseName("ux_models_name_version_format");
 
                     b.ToTable("models", null, t =>
                         {
@@ -374,6 +829,22 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("sequence");
 
+                    b.Property<string>("ActiveModelSha256")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasDefaultValue("")
+                        .HasColumnName("active_model_sha256");
+
+                    b.Property<string>("CandidateModelSha256")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasDefaultValue("")
+                        .HasColumnName("candidate_model_sha256");
+
                     b.Property<float>("CpuPercent")
                         .HasColumnType("real")
                         .HasColumnName("cpu_percent");
@@ -430,6 +901,12 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.Property<float?>("TemperatureC")
                         .HasColumnType("real")
                         .HasColumnName("temperature_c");
+
+                    b.Property<bool>("Throttled")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(false)
+                        .HasColumnName("throttled");
 
                     b.Property<int?>("ThrottledFlags")
                         .HasColumnType("integer")
@@ -551,9 +1028,72 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelAssignmentRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", null)
+                        .WithMany()
+                        .HasForeignKey("Fp32VariantId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", null)
+                        .WithMany()
+                        .HasForeignKey("Int8VariantId")
+                        .OnDelete(DeleteBehavior.Restrict);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelBenchmarkRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelEventRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelJobRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", null)
+                        .WithMany()
+                        .HasForeignKey("ResultVariantId")
+                        .OnDelete(DeleteBehavior.Restrict);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelSelectionRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", null)
+                        .WithMany()
+                        .HasForeignKey("ParentId")
+                        .OnDelete(DeleteBehavior.Restrict);
+                });
+
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutRecord", b =>
                 {
-                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVersionRecord", null)
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", null)
                         .WithMany()
                         .HasForeignKey("ModelVersionId")
                         .OnDelete(DeleteBehavior.Restrict)

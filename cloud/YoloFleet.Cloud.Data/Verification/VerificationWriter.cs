@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using YoloFleet.Cloud.Data.Entities;
+using YoloFleet.Inference.Evaluation;
 
 namespace YoloFleet.Cloud.Data.Verification;
 
@@ -135,12 +136,4 @@ public sealed class VerificationWriter(NpgsqlDataSource dataSource)
             bins.GetValueOrDefault((t.Model, t.Verifier)) ?? [],
             missed.GetValueOrDefault((t.Model, t.Verifier)) ?? new Dictionary<int, long>()))];
     }
-}
-
-/// <summary>The score bins used for calibration: edge score in [0,1] in ten bins of 0.1.</summary>
-public static class ScoreCalibration
-{
-    public const int Bins = 10;
-
-    public static int BinOf(float score) => Math.Clamp((int)(score * Bins), 0, Bins - 1);
 }

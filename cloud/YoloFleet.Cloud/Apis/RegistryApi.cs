@@ -9,8 +9,8 @@ using YoloFleet.Contracts;
 
 namespace YoloFleet.Cloud.Apis;
 
-/// <summary>POST /api/devices body.</summary>
-public sealed record RegisterDeviceRequest(string DeviceId, string? DisplayName, string? Status);
+/// <summary>POST /api/devices body. <paramref name="Group"/>: null keeps the device's group, "" removes it.</summary>
+public sealed record RegisterDeviceRequest(string DeviceId, string? DisplayName, string? Status, string? Group = null);
 
 /// <summary>GET /api/verifications/summary: per model version, and what the verifier did.</summary>
 public sealed record VerificationReport(IReadOnlyList<VerificationSummary> Models, VerificationStats Verifier, int QueueDepth);
@@ -47,7 +47,12 @@ public static class RegistryApi
             return TypedResults.BadRequest("displayName is longer than 128 characters");
         }
 
-        var device = await directory.RegisterAsync(request.DeviceId, displayName, status, cancellationToken);
+        if (request.Group is { Length: > 0 } group && !DeviceDirectory.IsValidGroup(group))
+        {
+            return TypedResults.BadRequest($"group '{group}' is not a valid group name (letters, digits, '-', '_', '.'; at most 64)");
+        }
+
+        var device = await directory.RegisterAsync(request.DeviceId, displayName, status, cancellationToken, request.Group);
 
         // The grain holds the cluster's cached answer; this silo's own cache is dropped too. Other silos re-ask within seconds.
         await grains.GetGrain<IDeviceGrain>(request.DeviceId).RefreshRegistrationAsync();

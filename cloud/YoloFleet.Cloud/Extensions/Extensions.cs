@@ -5,6 +5,7 @@ using Orleans.Configuration;
 using StackExchange.Redis;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Cloud.Ingest;
+using YoloFleet.Cloud.Models;
 using YoloFleet.Cloud.Mqtt;
 using YoloFleet.Cloud.Security;
 
@@ -63,6 +64,9 @@ public static class Extensions
         builder.Services.AddSingleton<MqttDownlink>();
         builder.Services.AddSingleton<YoloFleet.Cloud.Abstractions.IDeviceDownlink>(sp => sp.GetRequiredService<MqttDownlink>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MqttDownlink>());
+
+        // The model registry: artifacts, signing, quantize jobs, assignments (after the downlink, which it publishes through).
+        builder.AddModelRegistry();
 
         // Registered before the batch writer so that it stops after it and sends the last batches' updates.
         builder.Services.AddSingleton<CommittedFramesNotifier>();

@@ -20,6 +20,7 @@ public sealed partial class MqttIngestService(
     IngestCounters counters,
     DeviceAdmission admission,
     UpstreamStorage upstream,
+    ModelAckStorage modelAcks,
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
@@ -267,6 +268,16 @@ public sealed partial class MqttIngestService(
 
                 return upstream.StoreTelemetryAsync(ToTelemetryRow(telemetry, time.GetUtcNow()), cancellationToken);
 
+            case Topics.AckKind:
+                if (!WireDecoder.TryDecodeAck(deviceId, payload, out var ack, out var ackRejection))
+                {
+                    return Reject(ackRejection!.Reason, message.Topic, ackRejection.Detail);
+                }
+
+                return await admission.IsAdmittedAsync(deviceId, cancellationToken)
+                    ? modelAcks.StoreAsync(ack, time.GetUtcNow(), cancellationToken)
+                    : RejectUnknown(deviceId, message.Topic);
+
             default:
                 return Task.CompletedTask;
         }
@@ -358,7 +369,9 @@ public sealed partial class MqttIngestService(
             (int)message.FrameHeight,
             message.InferenceMs,
             message.FrameRef,
-            boxes);
+            boxes,
+            message.Throttled,
+            message.ModelSha256.ToLowerInvariant());
     }
 
     internal static HardFrameRow ToHardFrameRow(HardFrameUploaded message, DateTimeOffset receivedAt)
@@ -407,7 +420,10 @@ public sealed partial class MqttIngestService(
             (long)message.SourceFailures,
             Bounded(message.SourceError, 512),
             message.ModelVersion,
-            stages);
+            stages,
+            message.ActiveModelSha256.ToLowerInvariant(),
+            message.CandidateModelSha256.ToLowerInvariant(),
+            message.Throttled);
     }
 
     private static string Bounded(string text, int maxLength) => text.Length <= maxLength ? text : text[..maxLength];

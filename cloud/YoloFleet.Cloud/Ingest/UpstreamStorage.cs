@@ -39,6 +39,12 @@ public sealed partial class UpstreamStorage(
             row.ReceivedAt, row.FramesPerSecond, row.CpuPercent, row.RssMb, row.TemperatureC, row.OutboxDepth, row.FramesDropped,
             row.SourceFailures, row.SourceError);
         await TellGrainAsync(() => grains.GetGrain<IDeviceGrain>(row.DeviceId).RecordTelemetryAsync(row.Sequence, health));
+        if (row.ActiveModelSha256.Length > 0 || row.CandidateModelSha256.Length > 0)
+        {
+            // The device twin's reported half (docs/registry.md).
+            await TellGrainAsync(() => grains.GetGrain<IDeviceGrain>(row.DeviceId)
+                .ReportModelsAsync(new ReportedModels(row.ActiveModelSha256, row.CandidateModelSha256, row.ReceivedAt, "telemetry")));
+        }
     }
 
     private Task<bool> WithRetryAsync(Func<CancellationToken, Task<bool>> insert, string what, CancellationToken stoppingToken) =>

@@ -4,20 +4,25 @@ namespace YoloFleet.Cloud.Security;
 
 /// <summary>
 /// Requires a valid API key on every request under /api (Authorization: Bearer KEY, or X-Api-Key: KEY) unless
-/// Cloud:Api:AllowAnonymous is set. /healthz and anything outside /api stay open. Refusals are 401 problem responses
-/// that say what was wrong, and are counted and logged.
+/// Cloud:Api:AllowAnonymous is set. /healthz and anything outside /api stay open, and so does /api/artifacts, which
+/// devices call with a per-device download token instead (its endpoint checks the token; docs/registry.md).
+/// Refusals are 401 problem responses that say what was wrong, and are counted and logged.
 /// </summary>
 public sealed partial class ApiKeyMiddleware(
     RequestDelegate next, IOptions<ApiSecurityOptions> options, SecurityCounters counters, ILogger<ApiKeyMiddleware> logger)
 {
     public const string HeaderName = "X-Api-Key";
 
+    /// <summary>Authorised by download tokens, not API keys: devices hold no operator key.</summary>
+    public const string ArtifactsPath = "/api/artifacts";
+
     private readonly ApiKeyVerifier _verifier = new(options.Value.KeyHashes);
     private readonly bool _allowAnonymous = options.Value.AllowAnonymous;
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (_allowAnonymous || !context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase))
+        if (_allowAnonymous || !context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)
+            || context.Request.Path.StartsWithSegments(ArtifactsPath, StringComparison.OrdinalIgnoreCase))
         {
             await next(context);
             return;

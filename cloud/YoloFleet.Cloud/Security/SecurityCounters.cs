@@ -57,6 +57,9 @@ public static class RefusalReasons
     public const string ApiWrongKey = "api.wrong_key";
     public const string ApiNoKeysConfigured = "api.no_keys_configured";
 
+    /// <summary>An artifact download refused: "api.artifact." and the token's problem (missing, malformed, bad_token, expired) or device_not_admitted.</summary>
+    public const string ArtifactPrefix = "api.artifact.";
+
     public static string For(string prefix, AclDecision decision) => prefix + decision switch
     {
         AclDecision.OtherDevice => "other_device",

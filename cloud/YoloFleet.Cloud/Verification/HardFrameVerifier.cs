@@ -3,6 +3,7 @@ using OpenCvSharp;
 using YoloFleet.Cloud.Data.Entities;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Inference;
+using YoloFleet.Inference.Evaluation;
 
 namespace YoloFleet.Cloud.Verification;
 

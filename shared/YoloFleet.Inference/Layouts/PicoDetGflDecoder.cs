@@ -4,8 +4,9 @@ using YoloFleet.Inference.Preprocessing;
 namespace YoloFleet.Inference.Layouts;
 
 /// <summary>
-/// PP-PicoDet (GFL head) exported without post-processing: per stride level one class-score output [1, N, C]
-/// (sigmoid already applied) and one box-distribution output [1, N, 4 * B], sides l, t, r, b of B bins each.
+/// PP-PicoDet and NanoDet (GFL heads) exported without post-processing: per stride level one class-score output
+/// [1, N, C] or [N, C] (sigmoid already applied) and one box-distribution output [1, N, 4 * B] or [N, 4 * B], sides
+/// l, t, r, b of B bins each, in any order and under any names (<see cref="TryCreate"/>).
 /// A cell's distance to each side is the expectation of the softmax over its bins, times the stride, measured from
 /// the cell centre ((gx + 0.5) * s, (gy + 0.5) * s).
 /// </summary>
@@ -13,7 +14,7 @@ internal sealed class PicoDetGflDecoder : IDetectionDecoder
 {
     public const string Name = "picodet-gfl";
 
-    public const string Description = "picodet-gfl: per stride level, class scores [1,N,C] plus box distributions [1,N,4*B]";
+    public const string Description = "picodet-gfl: per stride level, class scores [1,N,C] plus box distributions [1,N,4*B] (or [N,C] and [N,4*B]), any order and names";
 
     private const int MaxBins = 64;
 
@@ -38,21 +39,35 @@ internal sealed class PicoDetGflDecoder : IDetectionDecoder
 
     public IReadOnlyList<TensorSignature> Outputs { get; }
 
+    /// <summary>
+    /// Reads a GFL head from its outputs' shapes alone. Real exports differ in what this must not depend on:
+    /// PaddleDetection lists every level's scores and then every level's boxes, NanoDet alternates them, some exporters
+    /// drop the batch dimension ([N, C] instead of [1, N, C]), and output names ("save_infer_model/scale_3.tmp_0",
+    /// "output_5") say nothing about which tensor is which. So each output may be [1, N, W] or [N, W]; the two outputs
+    /// of a level are paired by their cell count N, which also gives the level's stride; and within a pair the class
+    /// scores and the box distributions are told apart by their width W (<see cref="SplitPair"/>).
+    /// </summary>
     public static PicoDetGflDecoder? TryCreate(ModelSignature signature)
     {
         var outputs = signature.Outputs;
-        if (outputs.Count < 2 || outputs.Count % 2 != 0 ||
-            outputs.Any(output => output.Dimensions is not [1 or -1, > 0, > 0]))
+        if (outputs.Count < 2 || outputs.Count % 2 != 0)
         {
             return null;
         }
 
+        var shapes = new (TensorSignature Output, int Cells, int Width)[outputs.Count];
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            if (RowsAndWidth(outputs[i]) is not var (cells, width))
+            {
+                return null;
+            }
+
+            shapes[i] = (outputs[i], cells, width);
+        }
+
         // Pair the two outputs of each level by their cell count; the finest level (most cells) has the smallest stride.
-        var byLevel = outputs
-            .Select((output, index) => (Output: output, Index: index))
-            .GroupBy(entry => entry.Output.Dimensions[1])
-            .OrderByDescending(group => group.Key)
-            .ToList();
+        var byLevel = shapes.GroupBy(shape => shape.Cells).OrderByDescending(group => group.Key).ToList();
         if (byLevel.Any(group => group.Count() != 2))
         {
             return null;
@@ -64,42 +79,88 @@ internal sealed class PicoDetGflDecoder : IDetectionDecoder
             return null;
         }
 
-        var pairs = new List<(TensorSignature Scores, TensorSignature Boxes)>();
-        foreach (var group in byLevel)
-        {
-            var (first, second) = (group.First().Output, group.Last().Output);
-            // The box output's width is 4 * bins; when both could be (C happens to be a multiple of 4), the export
-            // order decides: PaddleDetection lists the scores first.
-            var (scores, boxes) = IsBoxDistribution(second) ? (first, second) : (second, first);
-            if (!IsBoxDistribution(boxes))
-            {
-                return null;
-            }
-
-            pairs.Add((scores, boxes));
-        }
-
-        var classCount = pairs[0].Scores.Dimensions[2];
-        var boxWidth = pairs[0].Boxes.Dimensions[2];
-        if (pairs.Any(pair => pair.Scores.Dimensions[2] != classCount || pair.Boxes.Dimensions[2] != boxWidth))
+        // Every level has the same class count and the same number of bins, so the widths of all score outputs agree,
+        // and so do those of all box outputs.
+        var widths = shapes.Select(shape => shape.Width).Distinct().ToList();
+        if (widths.Count > 2 || byLevel.Any(group => group.Count() == 2 && widths.Count == 2 && group.First().Width == group.Last().Width))
         {
             return null;
         }
 
-        var levels = new Level[pairs.Count];
-        var decodeOrder = new List<TensorSignature>();
-        for (var i = 0; i < pairs.Count; i++)
+        if (SplitPair(widths, signature.ClassCountHint) is not var (classCount, boxWidth))
         {
+            return null;
+        }
+
+        var levels = new Level[byLevel.Count];
+        var decodeOrder = new List<TensorSignature>();
+        for (var i = 0; i < byLevel.Count; i++)
+        {
+            var pair = byLevel[i].ToList();
+
+            // With equal widths (C = 4 x bins) shapes cannot tell the two apart; the export order decides, scores first,
+            // as PaddleDetection and NanoDet both write them.
+            var scores = widths.Count == 1 ? pair[0].Output : pair.First(shape => shape.Width == classCount).Output;
+            var boxes = widths.Count == 1 ? pair[1].Output : pair.First(shape => shape.Width == boxWidth).Output;
             levels[i] = new Level(strides[i], ScoresIndex: decodeOrder.Count, BoxesIndex: decodeOrder.Count + 1);
-            decodeOrder.Add(pairs[i].Scores);
-            decodeOrder.Add(pairs[i].Boxes);
+            decodeOrder.Add(scores);
+            decodeOrder.Add(boxes);
         }
 
         return new PicoDetGflDecoder(levels, decodeOrder, classCount, boxWidth / 4, signature.InputWidth);
-
-        static bool IsBoxDistribution(TensorSignature output) =>
-            output.Dimensions[2] % 4 == 0 && output.Dimensions[2] / 4 is >= 2 and <= MaxBins;
     }
+
+    /// <summary>
+    /// Which of the two widths is the class count and which the box distribution's 4 x bins:
+    /// <list type="number">
+    /// <item>a width that is no box distribution (not 4 x 2..64 bins) is the class count;</item>
+    /// <item>else a class count the model's names give (manifest classNames, ONNX metadata, a .names file) decides;</item>
+    /// <item>else 8 bins (width 32) is the box distribution: reg_max 7, the default of both PicoDet and NanoDet;</item>
+    /// <item>else the larger width is the class count (GFL heads rarely use more than 16 bins).</item>
+    /// </list>
+    /// One width only means C = 4 x bins, which is fine for decoding (the export order then pairs them).
+    /// </summary>
+    internal static (int ClassCount, int BoxWidth)? SplitPair(IReadOnlyList<int> widths, int? classCountHint)
+    {
+        if (widths.Count == 1)
+        {
+            return IsBoxDistribution(widths[0]) ? (widths[0], widths[0]) : null;
+        }
+
+        var (a, b) = (widths[0], widths[1]);
+        if (!IsBoxDistribution(a) && !IsBoxDistribution(b))
+        {
+            return null;
+        }
+
+        if (!IsBoxDistribution(a) || !IsBoxDistribution(b))
+        {
+            return IsBoxDistribution(a) ? (b, a) : (a, b);
+        }
+
+        if (classCountHint is { } hint && (hint == a || hint == b))
+        {
+            return hint == a ? (a, b) : (b, a);
+        }
+
+        const int DefaultBoxWidth = 4 * 8;
+        if (a == DefaultBoxWidth || b == DefaultBoxWidth)
+        {
+            return a == DefaultBoxWidth ? (b, a) : (a, b);
+        }
+
+        return a > b ? (a, b) : (b, a);
+    }
+
+    private static bool IsBoxDistribution(int width) => width % 4 == 0 && width / 4 is >= 2 and <= MaxBins;
+
+    /// <summary>An output's cell count and row width: [1, N, W] (batch of one, fixed or open) or [N, W] (no batch dimension).</summary>
+    private static (int Cells, int Width)? RowsAndWidth(TensorSignature output) => output.Dimensions switch
+    {
+        [1 or -1, > 0 and var cells, > 0 and var width] => (cells, width),
+        [> 0 and var cells, > 0 and var width] => (cells, width),
+        _ => null,
+    };
 
     public void Decode(IReadOnlyList<float[]> outputs, float confidenceThreshold, List<Detection> candidates)
     {

@@ -69,6 +69,16 @@ internal static class TinyOnnxModel
             metadata,
             "pytorch");
 
+    /// <summary>
+    /// An image input [1,3,H,W] and several constant outputs, listed in the given order with the given names and shapes
+    /// (any rank): how GFL heads (PicoDet, NanoDet) come out of different exporters.
+    /// </summary>
+    public static byte[] ConstantOutputs(int height, int width, IReadOnlyList<(string Name, long[] Shape, float[] Values)> outputs) =>
+        Model(
+            nodes: [.. outputs.Select(output => Node("Constant", [], [output.Name], Attribute("value", Tensor(output.Shape, output.Values)), "make_" + output.Name))],
+            inputs: [ValueInfo("images", Dims(1, 3, height, width))],
+            outputs: [.. outputs.Select(output => ValueInfo(output.Name, Dims(output.Shape)))]);
+
     /// <summary>Like <see cref="Identity"/> but the input's height and width are named, i.e. open, dimensions.</summary>
     public static byte[] OpenSizeIdentity() =>
         Model(
@@ -114,7 +124,7 @@ internal static class TinyOnnxModel
         return model.ToArray();
     }
 
-    private static byte[] Node(string opType, string[] inputs, string[] outputs, byte[]? attribute = null)
+    private static byte[] Node(string opType, string[] inputs, string[] outputs, byte[]? attribute = null, string? name = null)
     {
         var node = new ProtoWriter();
         foreach (var input in inputs)
@@ -127,7 +137,7 @@ internal static class TinyOnnxModel
             node.String(2, output);
         }
 
-        node.String(3, opType.ToLowerInvariant()).String(4, opType);
+        node.String(3, name ?? opType.ToLowerInvariant()).String(4, opType);
         if (attribute is not null)
         {
             node.Bytes(5, attribute);

@@ -1,9 +1,6 @@
-using YoloFleet.Cloud.Data.Verification;
-using YoloFleet.Inference;
+namespace YoloFleet.Inference.Evaluation;
 
-namespace YoloFleet.Cloud.Verification;
-
-/// <summary>How the edge's boxes on one frame compare with the FP32 reference's.</summary>
+/// <summary>How one model's boxes on a frame (the edge's, or an INT8 model's) compare with a reference model's (FP32).</summary>
 /// <param name="Pairs">Matched (edge index, reference index, IoU).</param>
 public sealed record MatchResult(
     int EdgeBoxes,
@@ -23,7 +20,8 @@ public sealed record MatchResult(
 /// <summary>
 /// Matches edge boxes to reference boxes: same class, IoU at least <see cref="MinIou"/>, greedy by score (the
 /// reference box with the highest score picks first, the edge box with the highest IoU among those left), each box
-/// used once; the COCO evaluator's rule, with the FP32 model standing in for ground truth.
+/// used once; the COCO evaluator's rule, with the FP32 model standing in for ground truth. The cloud's FP32 verifier
+/// judges the edge's boxes with it, and the registry's quantize job an INT8 model's against its FP32 parent's.
 /// </summary>
 public static class BoxMatcher
 {
@@ -118,4 +116,12 @@ public static class BoxMatcher
         var union = ((a.X2 - a.X1) * (a.Y2 - a.Y1)) + ((b.X2 - b.X1) * (b.Y2 - b.Y1)) - intersection;
         return union <= 0 ? 0f : intersection / union;
     }
+}
+
+/// <summary>The score bins used for calibration: edge score in [0,1] in ten bins of 0.1.</summary>
+public static class ScoreCalibration
+{
+    public const int Bins = 10;
+
+    public static int BinOf(float score) => Math.Clamp((int)(score * Bins), 0, Bins - 1);
 }
