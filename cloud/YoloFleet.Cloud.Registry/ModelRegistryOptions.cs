@@ -28,7 +28,7 @@ public sealed class ModelRegistryOptions : IValidatableObject
 
     /// <summary>Calibration frames per quantize job (the quantize verb's --calib-images default).</summary>
     [Range(1, 4096)]
-    public int CalibrationFrames { get; set; } = 64;
+    public int CalibrationFrames { get; set; } = YoloFleet.Onnx.Quantization.QuantizerOptions.DefaultCalibrationImages;
 
     /// <summary>Frames held back from calibration to compare INT8 with FP32 on.</summary>
     [Range(1, 4096)]

@@ -77,10 +77,15 @@ public sealed record QuantizeInputs(
     /// The quantizer's options as sorted "name=value" strings, read from the options object itself, so that a setting
     /// added to <see cref="QuantizerOptions"/> (or a changed default) enters the lineage and the job key by itself.
     /// </summary>
-    public static IReadOnlyList<string> SettingsOf(QuantizerOptions options, int calibrationFrames)
+    public static IReadOnlyList<string> SettingsOf(QuantizerOptions options, int calibrationFrames, string accuracyGuard)
     {
-        var settings = new List<string> { string.Create(CultureInfo.InvariantCulture, $"calibrationFrames={calibrationFrames}") };
-        foreach (var property in typeof(QuantizerOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanRead))
+        var settings = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"calibrationFrames={calibrationFrames}"),
+            "accuracyGuard=" + accuracyGuard,
+        };
+        foreach (var property in typeof(QuantizerOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                     .Where(p => p.CanRead && p.Name != nameof(QuantizerOptions.AccuracyCheck)))
         {
             var name = char.ToLowerInvariant(property.Name[0]) + property.Name[1..];
             settings.Add(name + "=" + Format(property.GetValue(options)));
@@ -89,6 +94,15 @@ public sealed record QuantizeInputs(
         settings.Sort(StringComparer.Ordinal);
         return settings;
     }
+
+    /// <summary>
+    /// Which accuracy guard a job on these frames runs (QuantizeJobRunner chooses the same way): held-out mAP on a
+    /// labelled fallback folder, else agreement with FP32 on the held-out frames; with its threshold.
+    /// </summary>
+    public static string GuardSetting(FrameSet calibration) =>
+        calibration is { Source: FrameSet.FolderSource, Folder: { } folder } && QuantizationEvaluation.HasLabels(folder)
+            ? string.Create(CultureInfo.InvariantCulture, $"held-out-map:{HeldOutMeanApCheck.DefaultGuard}")
+            : string.Create(CultureInfo.InvariantCulture, $"fp32-agreement:{FloatAgreementCheck.DefaultGuard}");
 
     private static string Format(object? value) => value switch
     {

@@ -135,7 +135,9 @@ public sealed partial class QuantizeJobRunner(
             $"{calibration.Count} {inputs.Calibration.Source} frames (frames SHA-256 {calibrationSha[..12]})"))
         {
             progress.Report(5, $"calibrating on {calibrationSet.Description}");
-            quantized = ModelQuantizer.Quantize(fp32Model, calibrationSet, new QuantizerOptions(), line => progress.Report(PercentOf(line), line));
+            using var check = AccuracyCheck(inputs, fp32Path, fp32Manifest, heldOut);
+            progress.Report(5, "accuracy guard: " + check.Description);
+            quantized = ModelQuantizer.Quantize(fp32Model, calibrationSet, new QuantizerOptions { AccuracyCheck = check }, line => progress.Report(PercentOf(line), line));
         }
 
         var int8Path = Path.Combine(work, "int8.onnx");
@@ -221,6 +223,25 @@ public sealed partial class QuantizeJobRunner(
         return new BuiltInt8(int8Path, sha256, size, manifest, report.ToJsonString());
     }
 
+    /// <summary>
+    /// The quantizer's accuracy guard for this job: mAP on the fallback folder's labelled images that did not calibrate,
+    /// when the folder has labels; otherwise agreement with FP32's own detections on the held-out frames (hard frames
+    /// have no labels). <see cref="QuantizeInputs.GuardSetting"/> names which, in the lineage and the job key.
+    /// </summary>
+    private IAccuracyCheck AccuracyCheck(QuantizeInputs inputs, string fp32Path, ModelManifest fp32Manifest, IReadOnlyList<EncodedFrame> heldOut)
+    {
+        if (inputs.Calibration is { Source: FrameSet.FolderSource, Folder: { } folder })
+        {
+            var calibrationFiles = inputs.Calibration.Frames.Select(frame => Path.Combine(folder, frame.Id)).ToList();
+            if (HeldOutMeanApCheck.ForFolder(fp32Path, folder, calibrationFiles, options.JobThreads, fp32Manifest) is { } labelled)
+            {
+                return labelled;
+            }
+        }
+
+        return new FloatAgreementCheck(fp32Path, [.. heldOut.Select(frame => frame.Bytes)], options.JobThreads, manifest: fp32Manifest);
+    }
+
     private static JsonObject Describe(FrameSet set) => new()
     {
         ["source"] = set.Source,
@@ -250,6 +271,7 @@ public sealed partial class QuantizeJobRunner(
             _ when line.StartsWith("ranges", StringComparison.Ordinal) => 50,
             _ when line.StartsWith("compare: output", StringComparison.Ordinal) => 54,
             _ when line.StartsWith("auto-exclude", StringComparison.Ordinal) => 72,
+            _ when line.StartsWith("accuracy", StringComparison.Ordinal) => 74,
             _ when line.StartsWith("compare: per-tensor", StringComparison.Ordinal) => 76,
             _ => -1,
         };

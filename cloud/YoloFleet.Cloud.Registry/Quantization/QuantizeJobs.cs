@@ -46,7 +46,7 @@ public sealed class QuantizeJobs(ModelStore models, ModelJobStore jobs, Calibrat
         var (calibration, heldOut) = await frames.PlanAsync(cancellationToken);
 
         // The quantizer's own defaults: what `yolofleet quantize` does with no option is what the fleet gets.
-        var settings = QuantizeInputs.SettingsOf(new QuantizerOptions(), options.CalibrationFrames);
+        var settings = QuantizeInputs.SettingsOf(new QuantizerOptions(), options.CalibrationFrames, QuantizeInputs.GuardSetting(calibration));
         var inputs = new QuantizeInputs(name, version, fp32.Sha256, QuantizeInputs.QuantizerTool, settings, calibration, heldOut);
         var (job, created) = await jobs.SubmitAsync(Kind, name, version, inputs.Key(), inputs.ToJson(), cancellationToken);
         if (created)

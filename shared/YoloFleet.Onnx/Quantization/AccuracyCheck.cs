@@ -1,6 +1,8 @@
+using System.Security.Cryptography;
 using OpenCvSharp;
 using YoloFleet.Inference;
 using YoloFleet.Inference.Evaluation;
+using YoloFleet.Inference.Manifest;
 using YoloFleet.Onnx.Protos;
 
 namespace YoloFleet.Onnx.Quantization;
@@ -20,7 +22,7 @@ public sealed record AccuracyMeasurement(string Metric, double Fp32, double Int8
 /// on. <see cref="ModelQuantizer"/> keeps more layers in FP32 while the loss is above <see cref="Guard"/>, so that a
 /// user who gives no option gets a model that kept its accuracy (docs/quantization.md, "The accuracy guard").
 /// </summary>
-public interface IAccuracyCheck
+public interface IAccuracyCheck : IDisposable
 {
     /// <summary>The frames and the metric, for the report.</summary>
     string Description { get; }
@@ -37,19 +39,21 @@ public interface IAccuracyCheck
 /// YOLOX-Nano's INT8 mAP by up to 0.008 (docs/quantization.md), so a model that only just passes here could miss on
 /// other images.
 /// </summary>
-public sealed class HeldOutMeanApCheck : IAccuracyCheck, IDisposable
+public sealed class HeldOutMeanApCheck : IAccuracyCheck
 {
     public const double DefaultGuard = QuantizationReport.MeanApTolerance / 2;
 
     private readonly string _fp32Path;
     private readonly GroundTruthSource _groundTruth;
     private readonly DetectorOptions _options;
+    private readonly ModelManifest? _manifest;
     private readonly string _scratch = Directory.CreateTempSubdirectory("yolofleet-accuracy-").FullName;
     private double? _fp32;
 
     /// <param name="fp32Path">The FP32 model file.</param>
     /// <param name="groundTruth">Labelled images, already without the calibration images (<see cref="GroundTruthSource.Without"/>).</param>
-    public HeldOutMeanApCheck(string fp32Path, GroundTruthSource groundTruth, int threads, double guard = DefaultGuard)
+    /// <param name="manifest">The FP32 model's manifest (its preprocessing and layout apply to the candidate too); null: beside the model, or inferred.</param>
+    public HeldOutMeanApCheck(string fp32Path, GroundTruthSource groundTruth, int threads, double guard = DefaultGuard, ModelManifest? manifest = null)
     {
         ArgumentNullException.ThrowIfNull(groundTruth);
         if (groundTruth.Images.Count == 0)
@@ -59,6 +63,7 @@ public sealed class HeldOutMeanApCheck : IAccuracyCheck, IDisposable
 
         _fp32Path = fp32Path;
         _groundTruth = groundTruth;
+        _manifest = manifest;
         Guard = guard;
         _options = QuantizationEvaluation.EvaluationOptions(threads);
         Description = $"mAP@[.5:.95] on {groundTruth.Images.Count} labelled images held out from calibration ({groundTruth.Description})";
@@ -72,25 +77,47 @@ public sealed class HeldOutMeanApCheck : IAccuracyCheck, IDisposable
     /// The check on <paramref name="folder"/>'s labelled images other than <paramref name="calibrationFiles"/>; null when
     /// the folder has no labels the evaluator reads, or every labelled image was used for calibration.
     /// </summary>
-    public static HeldOutMeanApCheck? ForFolder(string fp32Path, string folder, IReadOnlyCollection<string> calibrationFiles, int threads) =>
+    public static HeldOutMeanApCheck? ForFolder(
+        string fp32Path, string folder, IReadOnlyCollection<string> calibrationFiles, int threads, ModelManifest? manifest = null) =>
         QuantizationEvaluation.HeldOutGroundTruth(folder, calibrationFiles) is { Images.Count: > 0 } heldOut
-            ? new HeldOutMeanApCheck(fp32Path, heldOut, threads)
+            ? new HeldOutMeanApCheck(fp32Path, heldOut, threads, manifest: manifest)
             : null;
 
     public AccuracyMeasurement Measure(ModelProto int8)
     {
-        _fp32 ??= Evaluate(_fp32Path);
+        _fp32 ??= Evaluate(_fp32Path, _manifest);
         var path = Path.Combine(_scratch, "candidate.onnx");
         OnnxModelFile.Save(int8, path);
-        return new AccuracyMeasurement("mAP@[.5:.95]", _fp32.Value, Evaluate(path), _groundTruth.Images.Count);
+        return new AccuracyMeasurement("mAP@[.5:.95]", _fp32.Value, Evaluate(path, CandidateManifest.For(_manifest, path)), _groundTruth.Images.Count);
     }
 
     public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
-    private double Evaluate(string modelPath)
+    private double Evaluate(string modelPath, ModelManifest? manifest)
     {
-        using var detector = Detector.Open(modelPath, _options);
+        using var detector = Detector.Open(modelPath, _options, manifest);
         return DatasetEvaluation.Run(detector, _groundTruth).MeanAp;
+    }
+}
+
+/// <summary>The parent's manifest made to describe a candidate file: same layout and preprocessing, the candidate's hash and size.</summary>
+internal static class CandidateManifest
+{
+    public static ModelManifest? For(ModelManifest? parent, string candidatePath)
+    {
+        if (parent is null)
+        {
+            return null;
+        }
+
+        using var stream = File.OpenRead(candidatePath);
+        return parent with
+        {
+            Model = new ManifestModelFile { File = Path.GetFileName(candidatePath), Sha256 = Convert.ToHexStringLower(SHA256.HashData(stream)), SizeBytes = stream.Length },
+            Precision = "int8",
+            Lineage = null,
+            Signature = null,
+        };
     }
 }
 
@@ -101,19 +128,21 @@ public sealed class HeldOutMeanApCheck : IAccuracyCheck, IDisposable
 /// borderline objects that do not change real mAP, so its guard is larger (docs/quantization.md has both models'
 /// figures side by side).
 /// </summary>
-public sealed class FloatAgreementCheck : IAccuracyCheck, IDisposable
+public sealed class FloatAgreementCheck : IAccuracyCheck
 {
     /// <summary>The default guard: agreement mAP at least 0.75 (docs/quantization.md, "The accuracy guard").</summary>
     public const double DefaultGuard = 0.25;
 
     private readonly IReadOnlyList<byte[]> _frames;
     private readonly DetectorOptions _options;
+    private readonly ModelManifest? _manifest;
     private readonly string _scratch = Directory.CreateTempSubdirectory("yolofleet-agreement-").FullName;
     private readonly List<GroundTruthBox[]> _reference = [];
 
     /// <param name="fp32Path">The FP32 model file.</param>
     /// <param name="encodedFrames">Held-out frames as encoded images (JPEG or PNG bytes).</param>
-    public FloatAgreementCheck(string fp32Path, IReadOnlyList<byte[]> encodedFrames, int threads, double guard = DefaultGuard)
+    /// <param name="manifest">The FP32 model's manifest (its thresholds, preprocessing and layout apply to the candidate too); null: beside the model, or inferred.</param>
+    public FloatAgreementCheck(string fp32Path, IReadOnlyList<byte[]> encodedFrames, int threads, double guard = DefaultGuard, ModelManifest? manifest = null)
     {
         ArgumentNullException.ThrowIfNull(encodedFrames);
         if (encodedFrames.Count == 0)
@@ -122,11 +151,12 @@ public sealed class FloatAgreementCheck : IAccuracyCheck, IDisposable
         }
 
         _frames = encodedFrames;
+        _manifest = manifest;
         Guard = guard;
         _options = QuantizationEvaluation.EvaluationOptions(threads);
 
         // FP32's confident boxes, at the model's own (manifest or default) threshold, are the reference.
-        using var fp32 = Detector.Open(fp32Path, new DetectorOptions { IntraOpThreads = threads, LogLevel = OnnxRuntimeLogLevel.Error });
+        using var fp32 = Detector.Open(fp32Path, new DetectorOptions { IntraOpThreads = threads, LogLevel = OnnxRuntimeLogLevel.Error }, manifest);
         var detections = new List<Detection>();
         foreach (var frame in encodedFrames)
         {
@@ -146,7 +176,7 @@ public sealed class FloatAgreementCheck : IAccuracyCheck, IDisposable
     {
         var path = Path.Combine(_scratch, "candidate.onnx");
         OnnxModelFile.Save(int8, path);
-        using var detector = Detector.Open(path, _options);
+        using var detector = Detector.Open(path, _options, CandidateManifest.For(_manifest, path));
         var evaluator = new CocoDetectionEvaluator();
         var detections = new List<Detection>();
         for (var i = 0; i < _frames.Count; i++)

@@ -9,7 +9,7 @@ public sealed class QuantizeInputsTests
     private static string Sha(int i) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)));
 
     private static QuantizeInputs Inputs(IReadOnlyList<FrameReference> calibration, string? folder = null, IReadOnlyList<string>? settings = null) => new(
-        "yolox", 3, new string('f', 64), QuantizeInputs.QuantizerTool, settings ?? QuantizeInputs.SettingsOf(new QuantizerOptions(), 64),
+        "yolox", 3, new string('f', 64), QuantizeInputs.QuantizerTool, settings ?? QuantizeInputs.SettingsOf(new QuantizerOptions(), 64, "fp32-agreement:0.25"),
         new FrameSet(folder is null ? FrameSet.HardFrames : FrameSet.FolderSource, folder, calibration),
         new FrameSet(folder is null ? FrameSet.HardFrames : FrameSet.FolderSource, folder, [new FrameReference("x", Sha(99))]));
 
@@ -50,7 +50,7 @@ public sealed class QuantizeInputsTests
         Assert.Equal(Inputs(frames, "/data/one").Key(), Inputs([new("renamed.jpg", Sha(1)), new("b.jpg", Sha(2))], "/data/one").Key());
         Assert.NotEqual(Inputs(frames).Key(), Inputs([frames[0], new FrameReference("b.jpg", Sha(3))]).Key());
         Assert.NotEqual(Inputs(frames).Key(), Inputs(frames, "/data/one").Key());
-        Assert.NotEqual(Inputs(frames).Key(), Inputs(frames, settings: QuantizeInputs.SettingsOf(new QuantizerOptions { AutoExclude = !new QuantizerOptions().AutoExclude }, 64)).Key());
+        Assert.NotEqual(Inputs(frames).Key(), Inputs(frames, settings: QuantizeInputs.SettingsOf(new QuantizerOptions { AutoExclude = !new QuantizerOptions().AutoExclude }, 64, "fp32-agreement:0.25")).Key());
 
         var roundTrip = QuantizeInputs.FromJson(Inputs(frames, "/data/one").ToJson());
         Assert.Equal(Inputs(frames, "/data/one").Key(), roundTrip.Key());
@@ -60,15 +60,19 @@ public sealed class QuantizeInputsTests
     [Fact]
     public void Settings_list_every_quantizer_option_sorted_so_new_defaults_reach_the_lineage()
     {
-        var settings = QuantizeInputs.SettingsOf(new QuantizerOptions(), 32);
-        var optionCount = typeof(QuantizerOptions).GetProperties().Length;
+        var settings = QuantizeInputs.SettingsOf(new QuantizerOptions(), 32, "held-out-map:0.005");
 
-        Assert.Equal(optionCount + 1, settings.Count);
+        // Every option but the check object itself (its kind and threshold are the accuracyGuard setting).
+        var optionCount = typeof(QuantizerOptions).GetProperties().Length - 1;
+
+        Assert.Equal(optionCount + 2, settings.Count);
+        Assert.Contains("accuracyGuard=held-out-map:0.005", settings);
+        Assert.DoesNotContain(settings, setting => setting.StartsWith("accuracyCheck=", StringComparison.Ordinal));
         Assert.Equal(settings.Order(StringComparer.Ordinal), settings);
         Assert.Contains("calibrationFrames=32", settings);
         Assert.Contains($"percentile={new QuantizerOptions().Percentile.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}", settings);
         Assert.Contains(settings, setting => setting.StartsWith("method=", StringComparison.Ordinal));
-        Assert.Contains("excludeNodes=Conv_1,Conv_2", QuantizeInputs.SettingsOf(new QuantizerOptions { ExcludeNodes = ["Conv_1", "Conv_2"] }, 32));
+        Assert.Contains("excludeNodes=Conv_1,Conv_2", QuantizeInputs.SettingsOf(new QuantizerOptions { ExcludeNodes = ["Conv_1", "Conv_2"] }, 32, "fp32-agreement:0.25"));
     }
 
     [Theory]

@@ -90,6 +90,10 @@ public sealed class AccuracyGuardTests
 
         public double Guard => 0.005;
 
+        public void Dispose()
+        {
+        }
+
         public AccuracyMeasurement Measure(ModelProto int8)
         {
             QuantizedNodes.Add(int8.Graph.Node.Count(node => node.OpType == "QuantizeLinear"));
