@@ -33,7 +33,7 @@ public enum DetectionReason
     /// <summary>The first frame, or <see cref="SceneOptions.KeepAliveSeconds"/> passed since the detector last ran.</summary>
     KeepAlive,
 
-    /// <summary>Something moves (motion, or a track that is moving).</summary>
+    /// <summary>Something moves (motion, or a track that is moving), or a track needs a look (unconfirmed or lost).</summary>
     Activity,
 
     /// <summary>Most of the frame changed at once (lighting, camera).</summary>
@@ -172,23 +172,25 @@ public sealed class SceneAnalyzer
             return _plan = WholeFrame(DetectionReason.KeepAlive, motion);
         }
 
-        // Seeds: where it moves, and where tracks that move (or stand in the motion) will be.
+        // Seeds: where it moves, and where the tracks that need a look will be: moving ones, unconfirmed ones (a second
+        // sighting confirms or dismisses them), lost ones (found again, or gone), and any standing in the motion.
         _seeds.Clear();
         _seeds.AddRange(motion.Boxes);
         _predicted.Clear();
         _tracker.PredictNext(_predicted);
-        var anyMoving = false;
+        var tracksNeedLook = false;
         foreach (var track in _predicted)
         {
             var box = PixelRect.Covering(track.X1, track.Y1, track.X2, track.Y2);
-            if (track.IsMoving || OverlapsAny(box, motion.Boxes))
+            var needsLook = track.IsMoving || track.Status != TrackStatus.Tracked;
+            if (needsLook || OverlapsAny(box, motion.Boxes))
             {
                 _seeds.Add(box);
-                anyMoving |= track.IsMoving;
+                tracksNeedLook |= needsLook;
             }
         }
 
-        if (!motion.HasMotion && !anyMoving)
+        if (!motion.HasMotion && !tracksNeedLook)
         {
             return _plan = new DetectionPlan(DetectionPlanKind.Skip, DetectionReason.Idle, _regions, motion);
         }

@@ -3,7 +3,7 @@ namespace YoloFleet.Inference.Scene;
 /// <summary>How a camera's frames reach the detector.</summary>
 public enum SceneMode
 {
-    /// <summary>Motion decides: regions where something moves or a track is moving, a keep-alive whole frame otherwise.</summary>
+    /// <summary>Motion decides: regions where something moves or a track needs a look, a keep-alive whole frame otherwise.</summary>
     MotionGated,
 
     /// <summary>The detector runs on every whole frame (tracking, zones and events still run).</summary>

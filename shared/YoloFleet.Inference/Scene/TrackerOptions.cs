@@ -13,8 +13,12 @@ public sealed class TrackerOptions
     /// <summary>Detections from this score up to <see cref="HighScore"/> only extend tracks already followed (ByteTrack's second pass).</summary>
     public float LowScore { get; set; } = 0.1f;
 
-    /// <summary>A high detection left unmatched starts a track when it scores at least this (ByteTrack: track_thresh + 0.1).</summary>
-    public float NewTrackScore { get; set; } = 0.3f;
+    /// <summary>
+    /// A high detection left unmatched starts a track when it scores at least this. ByteTrack asks for 0.1 more than
+    /// <see cref="HighScore"/>; here a track must also be seen twice to count (<see cref="ConfirmHits"/>), which does
+    /// that margin's job, and a small model's real objects often score just above its serving threshold.
+    /// </summary>
+    public float NewTrackScore { get; set; } = 0.25f;
 
     /// <summary>First pass: a track and a high detection pair up only at this IoU or more (ByteTrack's match_thresh 0.8 is 1 - 0.2).</summary>
     public float MatchIou { get; set; } = 0.2f;
