@@ -20,6 +20,7 @@ public sealed record SceneBenchmarkSettings(
 /// <summary>One way of running the detector over a sequence.</summary>
 /// <param name="DetectorCpuPerVideoSecond">Detector CPU-seconds (all threads of this process, during detector calls) per second of video.</param>
 /// <param name="SceneCpuSeconds">CPU of the scene's own work (motion gate, planning, tracking, zones, events); 0 for whole frames.</param>
+/// <param name="PlanCpuSeconds">The part of <paramref name="SceneCpuSeconds"/> in <see cref="SceneAnalyzer.Plan"/>: the motion gate and region planning.</param>
 /// <param name="FramesPerSecond">Frames processed per wall-clock second (decoding and the synthetic noise not included).</param>
 public sealed record SceneRunFigures(
     string Name,
@@ -29,6 +30,7 @@ public sealed record SceneRunFigures(
     double DetectorCpuSeconds,
     double DetectorCpuPerVideoSecond,
     double SceneCpuSeconds,
+    double PlanCpuSeconds,
     double WallSeconds,
     double FramesPerSecond);
 
@@ -174,7 +176,7 @@ public static class SceneBenchmark
         var regions = new RegionDetector(detector);
         var detections = new List<Detection>();
         var start = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
-        double detectorCpu = 0, sceneCpu = 0, wall = 0;
+        double detectorCpu = 0, sceneCpu = 0, planCpu = 0, wall = 0;
         var comparison = new BoxComparison();
         var (skipped, regionFrames, wholeFrames, keepAlives, regionCount, events) = (0, 0, 0, 0, 0, 0);
         var tracks = new HashSet<long>();
@@ -199,6 +201,7 @@ public static class SceneBenchmark
             wall += Stopwatch.GetElapsedTime(started).TotalSeconds;
             detectorCpu += (cpu2 - cpu1).TotalSeconds;
             sceneCpu += (cpu1 - cpu0 + (cpu3 - cpu2)).TotalSeconds;
+            planCpu += (cpu1 - cpu0).TotalSeconds;
 
             switch (plan.Kind)
             {
@@ -232,7 +235,7 @@ public static class SceneBenchmark
         events += stop.Events.Count;
         var videoSeconds = index / fps;
         var figures = new SceneRunFigures(
-            "motion gate + regions + tracking", index, videoSeconds, regions.Invocations, detectorCpu, detectorCpu / videoSeconds, sceneCpu, wall, index / wall);
+            "motion gate + regions + tracking", index, videoSeconds, regions.Invocations, detectorCpu, detectorCpu / videoSeconds, sceneCpu, planCpu, wall, index / wall);
         var plans = new ScenePlanCounts(skipped, regionFrames, wholeFrames, keepAlives, regionFrames == 0 ? 0 : (double)regionCount / regionFrames, tracks.Count, events);
         return new SceneRun(figures, comparison.Result(), plans);
     }
@@ -314,7 +317,7 @@ public static class SceneBenchmark
             }
 
             var videoSeconds = count / fps;
-            return new SceneRunFigures("detector on every whole frame", count, videoSeconds, count, cpuSeconds, cpuSeconds / videoSeconds, 0, wallSeconds, count / wallSeconds);
+            return new SceneRunFigures("detector on every whole frame", count, videoSeconds, count, cpuSeconds, cpuSeconds / videoSeconds, 0, 0, wallSeconds, count / wallSeconds);
         }
     }
 

@@ -47,17 +47,17 @@ public sealed class SceneOptions
     /// </summary>
     public double ActiveDetectionSeconds { get; set; } = 0.2;
 
-    public MotionGateOptions Motion { get; } = new();
+    public MotionGateOptions Motion { get; init; } = new();
 
-    public RegionPlannerOptions Regions { get; } = new();
+    public RegionPlannerOptions Regions { get; init; } = new();
 
-    public TilingOptions Tiling { get; } = new();
+    public TilingOptions Tiling { get; init; } = new();
 
-    public TrackerOptions Tracker { get; } = new();
+    public TrackerOptions Tracker { get; init; } = new();
 
-    public ZoneOptions Zones { get; } = new();
+    public ZoneOptions Zones { get; init; } = new();
 
-    public ObjectEventOptions Events { get; } = new();
+    public ObjectEventOptions Events { get; init; } = new();
 
     /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
     public void Validate()
