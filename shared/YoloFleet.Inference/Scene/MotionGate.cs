@@ -138,7 +138,7 @@ public sealed class MotionGate
         _height = frameHeight / _block;
 
         var length = _width * _height;
-        _rowSums = new int[_width];
+        _rowSums = new int[3 * _width];
         _grey = new float[length];
         _background = new float[length];
         _difference = new float[length];
@@ -174,50 +174,67 @@ public sealed class MotionGate
         _noiseLevel = -1f;
     }
 
-    /// <summary>Averages each block x block square of the frame into one grey analysis pixel.</summary>
-    private void Downscale(FrameView frame)
+    /// <summary>
+    /// Averages each block x block square of the frame into one grey analysis pixel. Blue, green and red are summed
+    /// apart and weighted once per analysis pixel: the per-pixel work is three additions. This loop reads every byte of
+    /// every frame, so it is the one place in the gate written for speed (pointers, no bounds checks).
+    /// </summary>
+    private unsafe void Downscale(FrameView frame)
     {
         var block = _block;
-        var rowSums = _rowSums.AsSpan();
-        var scale = 1f / (block * block * (frame.Format == FramePixelFormat.Bgr24 ? 256 : 1));
-        for (var y = 0; y < _height; y++)
+        var width = _width;
+        var bgr = frame.Format == FramePixelFormat.Bgr24;
+        var sums = _rowSums;
+        var scale = 1f / (block * block * (bgr ? 256 : 1));
+        fixed (byte* pixels = frame.Pixels)
+        fixed (int* sum = sums)
+        fixed (float* grey = _grey)
         {
-            rowSums.Clear();
-            for (var row = 0; row < block; row++)
+            for (var y = 0; y < _height; y++)
             {
-                var pixels = frame.Row(y * block + row);
-                if (frame.Format == FramePixelFormat.Bgr24)
+                new Span<int>(sum, sums.Length).Clear();
+                for (var row = 0; row < block; row++)
                 {
-                    for (int x = 0, offset = 0; x < _width; x++)
+                    var source = pixels + (long)(y * block + row) * frame.Stride;
+                    if (bgr)
                     {
-                        var sum = 0;
-                        for (var k = 0; k < block; k++, offset += 3)
+                        for (var x = 0; x < width; x++)
                         {
-                            sum += pixels[offset] * BlueWeight + pixels[offset + 1] * GreenWeight + pixels[offset + 2] * RedWeight;
-                        }
+                            int blue = 0, green = 0, red = 0;
+                            for (var k = 0; k < block; k++, source += 3)
+                            {
+                                blue += source[0];
+                                green += source[1];
+                                red += source[2];
+                            }
 
-                        rowSums[x] += sum;
+                            sum[3 * x] += blue;
+                            sum[3 * x + 1] += green;
+                            sum[3 * x + 2] += red;
+                        }
+                    }
+                    else
+                    {
+                        for (var x = 0; x < width; x++)
+                        {
+                            var value = 0;
+                            for (var k = 0; k < block; k++, source++)
+                            {
+                                value += *source;
+                            }
+
+                            sum[3 * x] += value;
+                        }
                     }
                 }
-                else
+
+                var target = grey + y * width;
+                for (var x = 0; x < width; x++)
                 {
-                    for (int x = 0, offset = 0; x < _width; x++)
-                    {
-                        var sum = 0;
-                        for (var k = 0; k < block; k++, offset++)
-                        {
-                            sum += pixels[offset];
-                        }
-
-                        rowSums[x] += sum;
-                    }
+                    target[x] = bgr
+                        ? (sum[3 * x] * BlueWeight + sum[3 * x + 1] * GreenWeight + sum[3 * x + 2] * RedWeight) * scale
+                        : sum[3 * x] * scale;
                 }
-            }
-
-            var grey = _grey.AsSpan(y * _width, _width);
-            for (var x = 0; x < _width; x++)
-            {
-                grey[x] = rowSums[x] * scale;
             }
         }
     }
