@@ -42,8 +42,9 @@ public sealed class SceneOptions
 
     /// <summary>
     /// While something moves, the detector runs this often (seconds) on the regions, and the tracker carries every
-    /// object between runs. 0 runs it on every frame. At 0.2 s a walking person moves about a fifth of their width
-    /// between runs, which a constant-velocity prediction covers easily.
+    /// object between runs. 0 runs it on every frame. At 0.2 s a walking person moves about 0.3 m, half their width,
+    /// between runs, which a constant-velocity prediction carries well; at 0.3 s recall during motion fell below 0.95
+    /// on vtest (docs/benchmarks.md).
     /// </summary>
     public double ActiveDetectionSeconds { get; set; } = 0.2;
 
