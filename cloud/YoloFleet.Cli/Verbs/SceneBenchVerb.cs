@@ -103,7 +103,7 @@ internal static class SceneBenchVerb
             output.WriteLine(string.Create(invariant,
                 $"  (b) frames: {plans.Skipped} skipped, {plans.RegionFrames} on regions ({plans.RegionsPerRegionFrame:F2} per frame), {plans.WholeFrames} whole ({plans.KeepAlives} keep-alive); {plans.Tracks} tracks, {plans.ObjectEvents} object events"));
             output.WriteLine(string.Create(invariant,
-                $"  (b) scene CPU per frame: {1000 * sequence.Scene.PlanCpuSeconds / sequence.Scene.Frames:F2} ms motion gate and planning, {1000 * (sequence.Scene.SceneCpuSeconds - sequence.Scene.PlanCpuSeconds) / sequence.Scene.Frames:F2} ms tracking, zones and events"));
+                $"  (b) scene CPU per frame: {1000 * sequence.Scene.PlanCpuSeconds / sequence.Scene.Frames:F2} ms motion gate and planning, {1000 * (sequence.Scene.SceneCpuSeconds - sequence.Scene.PlanCpuSeconds) / sequence.Scene.Frames:F2} ms tracking, zones and events; {sequence.Scene.SceneBytesPerFrame:F0} managed bytes allocated per frame"));
             output.WriteLine(sequence.TargetMet switch
             {
                 true => "  target (detector CPU ratio at most 1/3, recall at least 0.95): met",

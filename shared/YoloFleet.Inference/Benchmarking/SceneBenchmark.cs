@@ -21,6 +21,7 @@ public sealed record SceneBenchmarkSettings(
 /// <param name="DetectorCpuPerVideoSecond">Detector CPU-seconds (all threads of this process, during detector calls) per second of video.</param>
 /// <param name="SceneCpuSeconds">CPU of the scene's own work (motion gate, planning, tracking, zones, events); 0 for whole frames.</param>
 /// <param name="PlanCpuSeconds">The part of <paramref name="SceneCpuSeconds"/> in <see cref="SceneAnalyzer.Plan"/>: the motion gate and region planning.</param>
+/// <param name="SceneBytesPerFrame">Managed bytes the scene's own calls allocated per frame (the detector's not included).</param>
 /// <param name="FramesPerSecond">Frames processed per wall-clock second (decoding and the synthetic noise not included).</param>
 public sealed record SceneRunFigures(
     string Name,
@@ -31,6 +32,7 @@ public sealed record SceneRunFigures(
     double DetectorCpuPerVideoSecond,
     double SceneCpuSeconds,
     double PlanCpuSeconds,
+    double SceneBytesPerFrame,
     double WallSeconds,
     double FramesPerSecond);
 
@@ -177,6 +179,7 @@ public static class SceneBenchmark
         var detections = new List<Detection>();
         var start = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
         double detectorCpu = 0, sceneCpu = 0, planCpu = 0, wall = 0;
+        long sceneBytes = 0;
         var comparison = new BoxComparison();
         var (skipped, regionFrames, wholeFrames, keepAlives, regionCount, events) = (0, 0, 0, 0, 0, 0);
         var tracks = new HashSet<long>();
@@ -187,7 +190,9 @@ public static class SceneBenchmark
             var timestamp = start + TimeSpan.FromSeconds(index / fps);
             var started = Stopwatch.GetTimestamp();
             var cpu0 = Environment.CpuUsage.TotalTime;
+            var bytes0 = GC.GetAllocatedBytesForCurrentThread();
             var plan = scene.Plan(RegionDetector.ViewOf(frame), timestamp);
+            sceneBytes += GC.GetAllocatedBytesForCurrentThread() - bytes0;
             var cpu1 = Environment.CpuUsage.TotalTime;
             detections.Clear();
             if (plan.RunsDetector)
@@ -196,7 +201,9 @@ public static class SceneBenchmark
             }
 
             var cpu2 = Environment.CpuUsage.TotalTime;
+            var bytes2 = GC.GetAllocatedBytesForCurrentThread();
             var result = scene.Complete(CollectionsMarshal.AsSpan(detections));
+            sceneBytes += GC.GetAllocatedBytesForCurrentThread() - bytes2;
             var cpu3 = Environment.CpuUsage.TotalTime;
             wall += Stopwatch.GetElapsedTime(started).TotalSeconds;
             detectorCpu += (cpu2 - cpu1).TotalSeconds;
@@ -235,7 +242,7 @@ public static class SceneBenchmark
         events += stop.Events.Count;
         var videoSeconds = index / fps;
         var figures = new SceneRunFigures(
-            "motion gate + regions + tracking", index, videoSeconds, regions.Invocations, detectorCpu, detectorCpu / videoSeconds, sceneCpu, planCpu, wall, index / wall);
+            "motion gate + regions + tracking", index, videoSeconds, regions.Invocations, detectorCpu, detectorCpu / videoSeconds, sceneCpu, planCpu, (double)sceneBytes / index, wall, index / wall);
         var plans = new ScenePlanCounts(skipped, regionFrames, wholeFrames, keepAlives, regionFrames == 0 ? 0 : (double)regionCount / regionFrames, tracks.Count, events);
         return new SceneRun(figures, comparison.Result(), plans);
     }
@@ -317,7 +324,7 @@ public static class SceneBenchmark
             }
 
             var videoSeconds = count / fps;
-            return new SceneRunFigures("detector on every whole frame", count, videoSeconds, count, cpuSeconds, cpuSeconds / videoSeconds, 0, 0, wallSeconds, count / wallSeconds);
+            return new SceneRunFigures("detector on every whole frame", count, videoSeconds, count, cpuSeconds, cpuSeconds / videoSeconds, 0, 0, 0, wallSeconds, count / wallSeconds);
         }
     }
 

@@ -209,7 +209,14 @@ public sealed class ByteTracker
             }
         }
 
-        _high.RemoveAll(index => _detectionUsed[index]);
+        for (var i = _high.Count - 1; i >= 0; i--)
+        {
+            if (_detectionUsed[_high[i]])
+            {
+                _high.RemoveAt(i);
+            }
+        }
+
         Match(_rows, detections, _high, _options.TentativeMatchIou, timestamp);
         foreach (var track in _rows)
         {
@@ -344,7 +351,8 @@ public sealed class ByteTracker
                 track.Status = TrackStatus.Lost;
             }
 
-            if (track.Status == TrackStatus.Lost && (timestamp - track.LastSeen).TotalSeconds > _options.MaxLostSeconds)
+            // A lost track, or an unconfirmed one that was never looked for again, is given up after MaxLostSeconds.
+            if (track.Status != TrackStatus.Tracked && (timestamp - track.LastSeen).TotalSeconds > _options.MaxLostSeconds)
             {
                 track.Removed = true;
             }
