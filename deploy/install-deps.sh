@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the services, the tests and the demo need:
-#   postgresql (15), mosquitto, mosquitto-clients, and libgtk-3-0 (OpenCvSharp's native library links it;
-#   without it the first OpenCV call throws DllNotFoundException).
+#   postgresql (15), mosquitto, mosquitto-clients, libgtk-3-0 (OpenCvSharp's native library links it;
+#   without it the first OpenCV call throws DllNotFoundException), and opencv-doc (its
+#   /usr/share/doc/opencv-doc/examples/data/vtest.avi is the static-camera video `yolofleet scene-bench` runs).
 # The .NET SDK is expected to be installed already.
 #
 #   deploy/install-deps.sh           install what is missing (root; apt-get update first); quick no-op when
@@ -9,7 +10,7 @@
 #   deploy/install-deps.sh --check   exit 0 when everything is installed, 1 (listing what is missing) if not
 set -euo pipefail
 
-PACKAGES=(postgresql mosquitto mosquitto-clients redis-server libgtk-3-0)
+PACKAGES=(postgresql mosquitto mosquitto-clients redis-server libgtk-3-0 opencv-doc)
 
 installed() { # package
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

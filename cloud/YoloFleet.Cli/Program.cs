@@ -19,5 +19,6 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
     ApiKeyVerb.Create(),
     IngestBenchVerb.Create(),
     SiloVerb.Create(),
+    SceneBenchVerb.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -9,7 +9,7 @@ using YoloFleet.Inference.Manifest;
 namespace YoloFleet.Cli.Verbs;
 
 /// <summary>
-/// `yolofleet eval`: COCO mAP of a model on a labelled image folder, with the reference protocol's settings by default
+/// `yolofleet eval`: COCO mAP (overall, by IoU and by object size) of a model on a labelled image folder, with the reference protocol's settings by default
 /// (confidence 0.001, NMS IoU 0.65 per class, at most 100 detections per image).
 /// </summary>
 internal static class EvalVerb
@@ -36,7 +36,7 @@ internal static class EvalVerb
         var threads = new Option<int>("--threads", "-t") { Description = "ONNX Runtime intra-op threads (0: ONNX Runtime's default).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var limit = new Option<int?>("--limit", "-n") { Description = "Evaluate only the first N images (in file-name order; COCO JSON: image id order)." };
 
-        var command = new Command("eval", "COCO mAP@[.5:.95], mAP@.5 and per-class AP of a model on a labelled image folder.")
+        var command = new Command("eval", "COCO mAP@[.5:.95], mAP@.5, mAP by object size (small, medium, large) and per-class AP of a model on a labelled image folder.")
         {
             model, manifest, data, labels, annotations, json, confidence, iou, maxDetections, agnostic, threads, limit,
         };
@@ -212,6 +212,15 @@ internal static class EvalVerb
             writer.WriteNumber("detections", result.Detections);
             writer.WriteNumber("mAP", result.MeanAp);
             writer.WriteNumber("mAP50", result.MeanAp50);
+            // pycocotools' APs, APm, APl: -1 when the images hold no object of that size.
+            writer.WriteNumber("mapSmall", result.MeanApSmall);
+            writer.WriteNumber("mapMedium", result.MeanApMedium);
+            writer.WriteNumber("mapLarge", result.MeanApLarge);
+            writer.WriteStartObject("objectsBySize");
+            writer.WriteNumber("small", result.SmallObjects);
+            writer.WriteNumber("medium", result.MediumObjects);
+            writer.WriteNumber("large", result.LargeObjects);
+            writer.WriteEndObject();
             writer.WriteStartArray("perClass");
             foreach (var entry in result.PerClass)
             {
@@ -236,6 +245,8 @@ internal static class EvalVerb
         stdout.Write("\n"u8);
     }
 
+    private static string SizeMap(double map) => map < 0 ? "n/a" : map.ToString("F3", CultureInfo.InvariantCulture);
+
     private static void WriteTable(EvalSettings settings, GroundTruthSource groundTruth, ModelInfo model, EvaluationResult result, TimeSpan elapsed)
     {
         var output = Console.Out;
@@ -255,6 +266,8 @@ internal static class EvalVerb
 
         output.WriteLine(string.Create(invariant, $"mAP@[.50:.95]  {result.MeanAp:F3}"));
         output.WriteLine(string.Create(invariant, $"mAP@.50        {result.MeanAp50:F3}"));
+        output.WriteLine(string.Create(invariant,
+            $"mAP by size    small {SizeMap(result.MeanApSmall)} ({result.SmallObjects} objects < 32²), medium {SizeMap(result.MeanApMedium)} ({result.MediumObjects}), large {SizeMap(result.MeanApLarge)} ({result.LargeObjects} > 96²)"));
         output.WriteLine();
         output.WriteLine("   id  class                  GT      AP    AP50");
         foreach (var entry in result.PerClass)

@@ -1,7 +1,8 @@
 namespace YoloFleet.Inference.Evaluation;
 
 /// <summary>
-/// COCO-style box mAP, following pycocotools' COCOeval (iouType "bbox", area range "all") step by step:
+/// COCO-style box mAP, following pycocotools' COCOeval (iouType "bbox") step by step, for the area range "all" and for
+/// the three object sizes (small, medium, large):
 /// <list type="bullet">
 /// <item>per image, the detections are ranked by score (stable) and only the best <see cref="MaxDetectionsPerImage"/> are kept;</item>
 /// <item>per image and class, each detection in score order claims the unmatched ground truth with the highest IoU
@@ -13,6 +14,12 @@ namespace YoloFleet.Inference.Evaluation;
 /// averaged, for each of the 10 IoU thresholds 0.50:0.05:0.95;</item>
 /// <item>mAP is the mean over classes that have at least one regular (non-crowd) ground-truth object; pycocotools marks
 /// the others -1 and leaves them out, as this does.</item>
+/// <item>by size, with pycocotools' areaRng: small [0, 32²], medium [32², 96²], large [96², 1e5²], both ends included
+/// (an area of exactly 32² is small and medium). For each range the matching is run again: a ground-truth object whose
+/// area (the annotation's, see <see cref="GroundTruthBox.Area"/>) lies outside the range is ignored like a crowd region
+/// (sorted last, absorbs a detection that then counts neither way), except that only one detection can claim it; a
+/// detection left unmatched whose box area lies outside the range is ignored too. Each size's mAP is the mean over the
+/// classes that have a regular object of that size.</item>
 /// </list>
 /// Only per-detection match flags are kept between images (a score and two 10-bit masks), never images or boxes, so the
 /// memory grows with detections, not with pixels.
@@ -32,6 +39,12 @@ public sealed class CocoDetectionEvaluator
     private static readonly double[] IouThresholdValues = Linspace(0.5, 0.95, 10);
     private static readonly double[] RecallThresholdValues = Linspace(0.0, 1.0, 101);
 
+    // pycocotools' areaRng, in the order of ObjectSize: all, small, medium, large (1e5 ** 2 is its "no limit").
+    private static readonly (double Min, double Max)[] AreaRanges = [(0, 1e10), (0, 32 * 32), (32 * 32, 96 * 96), (96 * 96, 1e10)];
+
+    // One 16-bit group of match flags per area range (10 IoU thresholds each) in a DetectionRecord's 64-bit masks.
+    private const int BitsPerRange = 16;
+
     private readonly Dictionary<int, ClassAccumulator> _classes = [];
 
     // Scratch reused across images.
@@ -41,8 +54,10 @@ public sealed class CocoDetectionEvaluator
     private readonly SortedSet<int> _imageClasses = [];
     private double[] _ious = new double[256];
     private bool[] _groundTruthTaken = new bool[64];
-    private ushort[] _matched = new ushort[DefaultMaxDetectionsPerImage];
-    private ushort[] _ignored = new ushort[DefaultMaxDetectionsPerImage];
+    private bool[] _groundTruthIgnored = new bool[64];
+    private int[] _groundTruthOrder = new int[64];
+    private ulong[] _matched = new ulong[DefaultMaxDetectionsPerImage];
+    private ulong[] _ignored = new ulong[DefaultMaxDetectionsPerImage];
 
     private long _sequence;
 
@@ -104,20 +119,11 @@ public sealed class CocoDetectionEvaluator
 
         foreach (var classId in _imageClasses)
         {
-            // Regular objects first, crowd regions last (pycocotools sorts ground truth by its ignore flag, stably).
+            // In the order given (pycocotools keeps the annotations' order and sorts the ignored ones last, stably).
             _classGroundTruth.Clear();
             foreach (var box in groundTruth)
             {
-                if (box.ClassId == classId && !box.IsCrowd)
-                {
-                    _classGroundTruth.Add(box);
-                }
-            }
-
-            var regular = _classGroundTruth.Count;
-            foreach (var box in groundTruth)
-            {
-                if (box.ClassId == classId && box.IsCrowd)
+                if (box.ClassId == classId)
                 {
                     _classGroundTruth.Add(box);
                 }
@@ -138,25 +144,45 @@ public sealed class CocoDetectionEvaluator
                 _classes.Add(classId, accumulator);
             }
 
-            accumulator.GroundTruth += regular;
-            accumulator.CrowdRegions += _classGroundTruth.Count - regular;
+            foreach (var box in _classGroundTruth)
+            {
+                if (box.IsCrowd)
+                {
+                    accumulator.CrowdRegions++;
+                    continue;
+                }
+
+                for (var range = 0; range < AreaRanges.Length; range++)
+                {
+                    if (!IsOutside(box.Area, range))
+                    {
+                        accumulator.GroundTruth[range]++;
+                    }
+                }
+            }
+
             MatchClass(accumulator);
         }
     }
 
-    /// <summary>Computes mAP, mAP@0.5 and per-class AP over every image added so far. Can be called more than once.</summary>
+    /// <summary>
+    /// Computes mAP, mAP@0.5, per-class AP and mAP by object size over every image added so far. Can be called more than once.
+    /// </summary>
     public EvaluationResult Evaluate()
     {
         var perClass = new List<ClassAveragePrecision>();
         var recall = Array.Empty<double>();
         var precision = Array.Empty<double>();
         var apPerThreshold = new double[IouThresholdValues.Length];
+        var sizeSums = new double[AreaRanges.Length];
+        var sizeClasses = new int[AreaRanges.Length];
+        var sizeObjects = new int[AreaRanges.Length];
 
         foreach (var (classId, accumulator) in _classes.OrderBy(entry => entry.Key))
         {
-            if (accumulator.GroundTruth == 0)
+            // A class with no regular object in a range: pycocotools leaves its precision at -1, out of that range's mean.
+            if (accumulator.GroundTruth.AsSpan().IndexOfAnyExcept(0) < 0)
             {
-                // No regular object of this class anywhere: pycocotools leaves its precision at -1, out of every mean.
                 continue;
             }
 
@@ -168,22 +194,55 @@ public sealed class CocoDetectionEvaluator
                 precision = new double[records.Length];
             }
 
-            for (var t = 0; t < IouThresholdValues.Length; t++)
+            for (var range = 0; range < AreaRanges.Length; range++)
             {
-                apPerThreshold[t] = AveragePrecision(records, t, accumulator.GroundTruth, recall, precision);
-            }
+                var groundTruth = accumulator.GroundTruth[range];
+                if (groundTruth == 0)
+                {
+                    continue;
+                }
 
-            perClass.Add(new ClassAveragePrecision(
-                classId, apPerThreshold.Average(), apPerThreshold[0], accumulator.GroundTruth, accumulator.CrowdRegions, records.Length));
+                for (var t = 0; t < IouThresholdValues.Length; t++)
+                {
+                    apPerThreshold[t] = AveragePrecision(records, range * BitsPerRange + t, groundTruth, recall, precision);
+                }
+
+                sizeSums[range] += apPerThreshold.Average();
+                sizeClasses[range]++;
+                sizeObjects[range] += groundTruth;
+                if (range == (int)ObjectSize.All)
+                {
+                    perClass.Add(new ClassAveragePrecision(
+                        classId, apPerThreshold.Average(), apPerThreshold[0], groundTruth, accumulator.CrowdRegions, records.Length));
+                }
+            }
         }
+
+        double MeanOver(ObjectSize size) => sizeClasses[(int)size] == 0 ? -1 : sizeSums[(int)size] / sizeClasses[(int)size];
 
         return new EvaluationResult(
             perClass.Count == 0 ? -1 : perClass.Average(entry => entry.Ap),
             perClass.Count == 0 ? -1 : perClass.Average(entry => entry.Ap50),
             ImageCount,
             DetectionCount,
-            perClass);
+            perClass)
+        {
+            MeanApSmall = MeanOver(ObjectSize.Small),
+            MeanApMedium = MeanOver(ObjectSize.Medium),
+            MeanApLarge = MeanOver(ObjectSize.Large),
+            SmallObjects = sizeObjects[(int)ObjectSize.Small],
+            MediumObjects = sizeObjects[(int)ObjectSize.Medium],
+            LargeObjects = sizeObjects[(int)ObjectSize.Large],
+        };
     }
+
+    /// <summary>
+    /// The size class of an area, as pycocotools' areaRng: small up to 32² pixels, medium from 32² to 96², large from
+    /// 96² (both ends included, so an area of exactly 32² or 96² is in two classes).
+    /// </summary>
+    public static bool IsInRange(double area, ObjectSize size) => !IsOutside(area, (int)size);
+
+    private static bool IsOutside(double area, int range) => area < AreaRanges[range].Min || area > AreaRanges[range].Max;
 
     /// <summary>
     /// IoU of a detection with a ground-truth box, as pycocotools' bbIou: for a crowd region the union is the
@@ -210,10 +269,13 @@ public sealed class CocoDetectionEvaluator
         return intersection / union;
     }
 
-    /// <summary>101-point interpolated AP at one IoU threshold over records already ranked by score.</summary>
-    private static double AveragePrecision(DetectionRecord[] records, int threshold, int groundTruth, double[] recall, double[] precision)
+    /// <summary>
+    /// 101-point interpolated AP at one IoU threshold and area range (bit <paramref name="flag"/> of the records' masks)
+    /// over records already ranked by score.
+    /// </summary>
+    private static double AveragePrecision(DetectionRecord[] records, int flag, int groundTruth, double[] recall, double[] precision)
     {
-        var bit = 1 << threshold;
+        var bit = 1UL << flag;
         var count = records.Length;
         int truePositives = 0, falsePositives = 0;
         for (var i = 0; i < count; i++)
@@ -280,7 +342,10 @@ public sealed class CocoDetectionEvaluator
         return values;
     }
 
-    /// <summary>pycocotools' evaluateImg for one image and class: greedy matching at each IoU threshold.</summary>
+    /// <summary>
+    /// pycocotools' evaluateImg for one image and class, once per area range: greedy matching at each IoU threshold,
+    /// with the objects outside the range (and crowd regions) ignored and sorted last.
+    /// </summary>
     private void MatchClass(ClassAccumulator accumulator)
     {
         var detectionCount = _classDetections.Count;
@@ -298,12 +363,14 @@ public sealed class CocoDetectionEvaluator
         if (_groundTruthTaken.Length < groundTruthCount)
         {
             _groundTruthTaken = new bool[groundTruthCount];
+            _groundTruthIgnored = new bool[groundTruthCount];
+            _groundTruthOrder = new int[groundTruthCount];
         }
 
         if (_matched.Length < detectionCount)
         {
-            _matched = new ushort[detectionCount];
-            _ignored = new ushort[detectionCount];
+            _matched = new ulong[detectionCount];
+            _ignored = new ulong[detectionCount];
         }
 
         for (var d = 0; d < detectionCount; d++)
@@ -321,49 +388,80 @@ public sealed class CocoDetectionEvaluator
         matched.Clear();
         ignored.Clear();
         var taken = _groundTruthTaken.AsSpan(0, groundTruthCount);
-        for (var t = 0; t < IouThresholdValues.Length; t++)
+        var ignoredTruth = _groundTruthIgnored.AsSpan(0, groundTruthCount);
+        var order = _groundTruthOrder.AsSpan(0, groundTruthCount);
+        for (var range = 0; range < AreaRanges.Length; range++)
         {
-            taken.Clear();
-            for (var d = 0; d < detectionCount; d++)
+            // gtIg: crowd regions and objects outside the range; argsort(gtIg, kind='mergesort') puts them last, stably.
+            var next = 0;
+            for (var pass = 0; pass < 2; pass++)
             {
-                var bestIou = Math.Min(IouThresholdValues[t], 1 - 1e-10);
-                var best = -1;
                 for (var g = 0; g < groundTruthCount; g++)
                 {
-                    var isCrowd = _classGroundTruth[g].IsCrowd;
-                    if (taken[g] && !isCrowd)
+                    var box = _classGroundTruth[g];
+                    var isIgnored = box.IsCrowd || IsOutside(box.Area, range);
+                    if (isIgnored == (pass == 1))
                     {
+                        order[next] = g;
+                        ignoredTruth[next] = isIgnored;
+                        next++;
+                    }
+                }
+            }
+
+            for (var t = 0; t < IouThresholdValues.Length; t++)
+            {
+                var bit = 1UL << (range * BitsPerRange + t);
+                taken.Clear();
+                for (var d = 0; d < detectionCount; d++)
+                {
+                    var bestIou = Math.Min(IouThresholdValues[t], 1 - 1e-10);
+                    var best = -1;
+                    for (var position = 0; position < groundTruthCount; position++)
+                    {
+                        var g = order[position];
+                        // A taken object cannot be claimed again, unless it is a crowd region.
+                        if (taken[position] && !_classGroundTruth[g].IsCrowd)
+                        {
+                            continue;
+                        }
+
+                        // Already matched an object that counts, and only ignored ones are left: keep that match.
+                        if (best > -1 && !ignoredTruth[best] && ignoredTruth[position])
+                        {
+                            break;
+                        }
+
+                        var iou = _ious[d * groundTruthCount + g];
+                        if (iou < bestIou)
+                        {
+                            continue;
+                        }
+
+                        bestIou = iou;
+                        best = position;
+                    }
+
+                    if (best == -1)
+                    {
+                        // Unmatched: a false positive, unless its own area lies outside the range.
+                        var detection = _classDetections[d];
+                        if (IsOutside((double)(detection.X2 - detection.X1) * (detection.Y2 - detection.Y1), range))
+                        {
+                            ignored[d] |= bit;
+                        }
+
                         continue;
                     }
 
-                    // Already matched a regular object, and only crowd regions are left: keep the regular match.
-                    if (best > -1 && !_classGroundTruth[best].IsCrowd && isCrowd)
+                    matched[d] |= bit;
+                    if (ignoredTruth[best])
                     {
-                        break;
+                        ignored[d] |= bit;
                     }
 
-                    var iou = _ious[d * groundTruthCount + g];
-                    if (iou < bestIou)
-                    {
-                        continue;
-                    }
-
-                    bestIou = iou;
-                    best = g;
+                    taken[best] = true;
                 }
-
-                if (best == -1)
-                {
-                    continue;
-                }
-
-                matched[d] |= (ushort)(1 << t);
-                if (_classGroundTruth[best].IsCrowd)
-                {
-                    ignored[d] |= (ushort)(1 << t);
-                }
-
-                taken[best] = true;
             }
         }
 
@@ -375,12 +473,16 @@ public sealed class CocoDetectionEvaluator
 
     private readonly record struct RankedDetection(Detection Detection, int Index);
 
-    /// <summary>What evaluation keeps of one detection: its score, its rank in arrival order, and per IoU threshold whether it matched and whether that match was a crowd region.</summary>
-    private readonly record struct DetectionRecord(float Score, long Sequence, ushort Matched, ushort Ignored);
+    /// <summary>
+    /// What evaluation keeps of one detection: its score, its rank in arrival order, and per area range and IoU threshold
+    /// (bit range * 16 + threshold) whether it matched and whether it is ignored there.
+    /// </summary>
+    private readonly record struct DetectionRecord(float Score, long Sequence, ulong Matched, ulong Ignored);
 
     private sealed class ClassAccumulator
     {
-        public int GroundTruth { get; set; }
+        /// <summary>Regular (non-crowd) objects per area range (pycocotools' npig), indexed by <see cref="ObjectSize"/>.</summary>
+        public int[] GroundTruth { get; } = new int[AreaRanges.Length];
 
         public int CrowdRegions { get; set; }
 

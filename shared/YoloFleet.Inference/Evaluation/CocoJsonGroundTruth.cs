@@ -5,7 +5,7 @@ namespace YoloFleet.Inference.Evaluation;
 
 /// <summary>
 /// Ground truth as a COCO "instances" JSON file: images (id, file_name, width, height), annotations (image_id,
-/// category_id, bbox [x, y, w, h] in pixels, iscrowd) and categories. COCO's category ids are sparse (1..90 for 80
+/// category_id, bbox [x, y, w, h] in pixels, iscrowd, area) and categories. COCO's category ids are sparse (1..90 for 80
 /// classes); a model's classes are contiguous, so category ids map to class ids by rank: the smallest category id is
 /// class 0, and so on, which is how the standard 80-class COCO models number their outputs. Images are evaluated in
 /// image id order, as pycocotools does.
@@ -132,7 +132,14 @@ public sealed class CocoJsonGroundTruth : GroundTruthSource
                 throw new InvalidDataException($"'{path}': annotation {annotation.Id} needs a bbox [x, y, width, height] with a non-negative width and height.");
             }
 
-            entry.Boxes.Add(new GroundTruthBox(classId, x, y, x + width, y + height, annotation.IsCrowd != 0));
+            if (annotation.Area is { } area && !(area >= 0 && double.IsFinite(area)))
+            {
+                throw new InvalidDataException($"'{path}': annotation {annotation.Id} has area {area}; an area must be a finite number of 0 or more.");
+            }
+
+            // pycocotools sorts objects into small, medium and large by the annotation's area (the mask's), not the box's.
+            var box = new GroundTruthBox(classId, x, y, x + width, y + height, annotation.IsCrowd != 0);
+            entry.Boxes.Add(annotation.Area is { } given ? box with { Area = given } : box);
             annotationCount++;
             crowdCount += annotation.IsCrowd != 0 ? 1 : 0;
         }
@@ -198,7 +205,7 @@ public sealed class CocoJsonGroundTruth : GroundTruthSource
     }
 }
 
-// The subset of COCO's format that box evaluation reads; everything else (segmentation, licences, area) is skipped.
+// The subset of COCO's format that box evaluation reads; everything else (segmentation, licences) is skipped.
 internal sealed class CocoFile
 {
     [JsonPropertyName("images")]
@@ -242,6 +249,10 @@ internal sealed class CocoAnnotation
 
     [JsonPropertyName("iscrowd")]
     public int IsCrowd { get; set; }
+
+    /// <summary>The object's area in pixels (for COCO, the segmentation's); absent, the box's area stands in.</summary>
+    [JsonPropertyName("area")]
+    public double? Area { get; set; }
 }
 
 internal sealed class CocoCategory

@@ -122,6 +122,26 @@ public sealed class GroundTruthReaderTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Scene")]
+    public void Coco_json_area_is_the_annotations_and_else_the_boxes()
+    {
+        var images = MakeImages(("x.jpg", 64, 64));
+        var annotations = _temp.Write("instances.json", """
+            {"images": [{"id": 1, "file_name": "x.jpg", "width": 64, "height": 64}],
+             "annotations": [
+               {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 40], "area": 900.5},
+               {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 20]}
+             ],
+             "categories": [{"id": 1, "name": "person"}]}
+            """);
+        var source = CocoJsonGroundTruth.Open(images, annotations);
+
+        var boxes = source.Read(source.Images[0], 64, 64);
+
+        Assert.Equal([900.5, 200.0], boxes.Select(box => box.Area));
+    }
+
+    [Fact]
     public void Coco_json_refuses_an_image_whose_size_differs_from_the_annotations()
     {
         var images = MakeImages(("x.jpg", 64, 32));
@@ -139,6 +159,7 @@ public sealed class GroundTruthReaderTests : IDisposable
     [Theory]
     [InlineData("""{"images": [{"id": 1, "file_name": "x.jpg", "width": 8, "height": 8}], "annotations": [{"id": 5, "image_id": 1, "category_id": 3, "bbox": [0, 0, 1, 1]}], "categories": [{"id": 1, "name": "person"}]}""", "category id 3")]
     [InlineData("""{"images": [{"id": 1, "file_name": "x.jpg", "width": 8, "height": 8}], "annotations": [{"id": 5, "image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}], "categories": [{"id": 1, "name": "person"}]}""", "image id 2")]
+    [InlineData("""{"images": [{"id": 1, "file_name": "x.jpg", "width": 8, "height": 8}], "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "area": -3}], "categories": [{"id": 1, "name": "person"}]}""", "area -3")]
     [InlineData("""{"images": [{"id": 1, "file_name": "x.jpg", "width": 8, "height": 8}], "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}], "categories": [{"id": 1, "name": "person"}]}""", "annotation 5")]
     [InlineData("""{"images": [{"id": 1, "file_name": "missing.jpg", "width": 8, "height": 8}], "annotations": [], "categories": [{"id": 1, "name": "person"}]}""", "missing.jpg")]
     [InlineData("""{"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}""", "no images")]
