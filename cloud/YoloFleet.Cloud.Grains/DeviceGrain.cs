@@ -19,6 +19,7 @@ public sealed class DeviceGrain(
     [PersistentState("device", DeviceGrain.StorageName)] IPersistentState<DeviceState> state,
     DeviceDirectory directory,
     DeviceStateStorage storage,
+    GapRequester gaps,
     TimeProvider time) : Grain, IDeviceGrain
 {
     /// <summary>The grain storage provider's name: memory on a single host, Redis in a cluster.</summary>
@@ -29,6 +30,7 @@ public sealed class DeviceGrain(
     private static readonly TimeSpan SaveEvery = TimeSpan.FromSeconds(5);
 
     private SequenceTracker _sequences = new();
+    private GapRequestPolicy _gapRequests = null!;
     private bool? _admitted;
     private long _admissionCheckedAt;
     private bool _dirty;
@@ -37,6 +39,18 @@ public sealed class DeviceGrain(
     {
         _sequences = SequenceTracker.Restore(state.State.Sequences);
         this.RegisterGrainTimer(static (grain, _) => grain.SaveIfChangedAsync(), this, SaveEvery, SaveEvery);
+
+        // Gaps still open after a while are asked of the device again (GapRequestPolicy).
+        _gapRequests = gaps.CreatePolicy();
+        if (gaps.Options.Enabled)
+        {
+            this.RegisterGrainTimer(
+                static (grain, _) => grain.RequestGapsAsync(),
+                this,
+                gaps.Options.CheckEvery,
+                gaps.Options.CheckEvery);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -120,6 +134,31 @@ public sealed class DeviceGrain(
             this.GetPrimaryKeyString(), s.LastSeenAt, _sequences.Highest, s.Frames, s.Detections, _sequences.Duplicates, _sequences.Missing,
             s.ModelVersion, s.CandidateModelVersion, s.Health, s.Messages));
     }
+
+    public Task RecordDropsAsync(long sequence, DateTimeOffset receivedAt, DroppedSequences[] dropped)
+    {
+        _sequences.Observe(sequence);
+        foreach (var range in dropped)
+        {
+            _sequences.Account(range.First, range.Last);
+        }
+
+        state.State.Messages++;
+        Seen(receivedAt);
+        return MarkChanged();
+    }
+
+    public Task<DeviceDeliveryState> GetDeliveryAsync() => Task.FromResult(new DeviceDeliveryState(
+        this.GetPrimaryKeyString(),
+        _sequences.Highest,
+        _sequences.Missing,
+        [.. _gapRequests.Update(_sequences.MissingRanges(), time.GetUtcNow()).Take(100).Select(g => new SequenceGap(g.First, g.Last, g.Since))],
+        _sequences.Accounted,
+        _gapRequests.Requests,
+        _gapRequests.LastRequestAt,
+        _gapRequests.NextRequestAt));
+
+    private Task RequestGapsAsync() => gaps.RequestAsync(this.GetPrimaryKeyString(), _sequences, _gapRequests);
 
     private Task MarkChanged()
     {

@@ -20,6 +20,7 @@ public static class CloudHost
         app.UseOperatorApiKeys();
         app.MapFleetApi();
         app.MapRegistryApi();
+        app.MapDeliveryApi();
         return app;
     }
 }

@@ -25,10 +25,12 @@ public sealed class CloudOptions : IValidatableObject
 
     public Verification.VerifierOptions Verifier { get; set; } = new();
 
+    public Delivery.DeliveryOptions Delivery { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         // Data annotations do not descend into nested sections by themselves.
-        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo), ("Retention", Retention), ("Verifier", Verifier) })
+        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo), ("Retention", Retention), ("Verifier", Verifier), ("Delivery", Delivery) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);

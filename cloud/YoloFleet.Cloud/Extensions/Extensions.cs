@@ -4,6 +4,7 @@ using Npgsql;
 using Orleans.Configuration;
 using StackExchange.Redis;
 using YoloFleet.Cloud.Data.Ingest;
+using YoloFleet.Cloud.Delivery;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Mqtt;
 using YoloFleet.Cloud.Security;
@@ -63,6 +64,9 @@ public static class Extensions
         builder.Services.AddSingleton<MqttDownlink>();
         builder.Services.AddSingleton<YoloFleet.Cloud.Abstractions.IDeviceDownlink>(sp => sp.GetRequiredService<MqttDownlink>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MqttDownlink>());
+
+        // Commit confirmations, delivery reports and gap requests; registered after the downlink so they stop before it.
+        builder.Services.AddFleetDelivery();
 
         // Registered before the batch writer so that it stops after it and sends the last batches' updates.
         builder.Services.AddSingleton<CommittedFramesNotifier>();
