@@ -52,7 +52,7 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<EdgeAgentOptions>();
-            return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>());
+            return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>(), o.Delivery);
         });
         builder.Services.AddSingleton<UpstreamWriter>();
         builder.Services.AddSingleton(sp => new HardFramePolicy(
@@ -60,6 +60,8 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton<StageTimings>();
         builder.Services.AddSingleton(sp => new DeviceHealth(
             sp.GetRequiredService<EdgeAgentOptions>().Telemetry.Paths, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton<CommitsHandler>();
+        builder.Services.AddSingleton<IDownstreamHandler>(sp => sp.GetRequiredService<CommitsHandler>());
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<PipelineLiveness>();
         builder.Services.AddSingleton<AgentPipeline>();
@@ -69,6 +71,8 @@ public static class EdgeAgentHost
         // Hosted services stop in reverse order: the worker (and its drain) before the publisher.
         builder.Services.AddSingleton<OutboxPublisher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
+        builder.Services.AddSingleton<DeliveryReporter>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DeliveryReporter>());
         builder.Services.AddHostedService<TelemetryReporter>();
         builder.Services.AddSingleton<AgentWorker>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AgentWorker>());
