@@ -102,7 +102,7 @@ public sealed class GapRequestPolicy(GapRequestOptions options)
     /// The open ranges, each part keeping the time it was first seen open: covered by a gap seen before, that gap's time;
     /// new, <paramref name="now"/>.
     /// </summary>
-    internal static List<(long First, long Last, DateTimeOffset Since)> Reconcile(
+    public static List<(long First, long Last, DateTimeOffset Since)> Reconcile(
         List<(long First, long Last, DateTimeOffset Since)> before, IReadOnlyList<(long First, long Last)> open, DateTimeOffset now)
     {
         var result = new List<(long First, long Last, DateTimeOffset Since)>(open.Count);

@@ -120,6 +120,11 @@ public sealed class CommitConfirmations(DeliveryOptions options, DeliveryCounter
 
     private void Add(string deviceId, IReadOnlyList<ulong> sequences, bool refused)
     {
+        if (!Enabled)
+        {
+            return;
+        }
+
         lock (_gate)
         {
             var device = DeviceFor(deviceId);
