@@ -177,6 +177,22 @@ public sealed class OutboxDeliveryTests : IDisposable
     }
 
     [Fact]
+    public void A_drop_report_that_is_itself_evicted_hands_its_ranges_to_the_next()
+    {
+        using var outbox = Open(maxAge: TimeSpan.FromHours(1), segmentBytes: 64);
+        var report = new DeliveryReported();
+        report.Dropped.Add(new DroppedRange { First = 1, Last = 9, Reason = DeliveryDropReasons.Budget, Messages = 9 });
+        outbox.Append(10, Topics.DeliveryKind, report.ToByteArray());
+        Append(outbox, 11, 12);
+        _time.Advance(TimeSpan.FromHours(2));
+        outbox.Trim();
+
+        Assert.Equal(
+            [new OutboxDrop(1, 9, DeliveryDropReasons.Budget, 9), new OutboxDrop(10, 12, DeliveryDropReasons.Age, 3)],
+            outbox.TakeDrops());
+    }
+
+    [Fact]
     public void Messages_older_than_the_age_limit_are_reported_as_age_drops()
     {
         using var outbox = Open(maxAge: TimeSpan.FromHours(1), segmentBytes: 64);

@@ -2,7 +2,9 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Hashing;
 using System.Text;
+using Google.Protobuf;
 using YoloFleet.Contracts;
+using YoloFleet.Contracts.Wire;
 
 namespace YoloFleet.EdgeAgent.Outbox;
 
@@ -827,6 +829,11 @@ public sealed class OutboxStore : IDisposable
                 _pending--;
                 _awaiting.Remove(sequence);
                 _requested.Remove(sequence);
+                if (oldest.KindAt(i) == KindCode(Topics.DeliveryKind))
+                {
+                    // A report of earlier drops is itself being dropped: what it said goes into the next one.
+                    Requeue(ReadRecordAt(oldest, oldest.OffsetAt(i), ref _randomReader));
+                }
 
                 // One range over the unsettled ones; settled ones in between end it (they were delivered).
                 if (runMessages > 0 && !HasSettledBetween(oldest, runLast, sequence))
@@ -868,6 +875,21 @@ public sealed class OutboxStore : IDisposable
         if (evicted)
         {
             AdvanceFloor();
+        }
+    }
+
+    private void Requeue(OutboxMessage report)
+    {
+        try
+        {
+            foreach (var range in DeliveryReported.Parser.ParseFrom(report.Payload).Dropped)
+            {
+                AddDrop(range.First, range.Last, range.Reason, range.Messages);
+            }
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            // Not a report after all (the record passed its CRC, so never in practice); its own number is still reported.
         }
     }
 

@@ -6,6 +6,7 @@ namespace YoloFleet.Integration.Tests.Infrastructure;
 public sealed class AgentProcess : IDisposable
 {
     private readonly Process _process;
+    private readonly List<string> _output = [];
 
     public AgentProcess(IReadOnlyDictionary<string, string> settings)
     {
@@ -17,8 +18,8 @@ public sealed class AgentProcess : IDisposable
         }
 
         _process = Process.Start(start) ?? throw new InvalidOperationException("could not start yolofleet-agent");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
     }
@@ -26,6 +27,15 @@ public sealed class AgentProcess : IDisposable
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;
+
+    /// <summary>The last lines the agent wrote, for assertion messages.</summary>
+    public string Tail()
+    {
+        lock (_output)
+        {
+            return string.Join(Environment.NewLine, _output.TakeLast(30));
+        }
+    }
 
     public void Kill()
     {
@@ -43,5 +53,22 @@ public sealed class AgentProcess : IDisposable
         }
 
         _process.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Add(line);
+            if (_output.Count > 400)
+            {
+                _output.RemoveRange(0, 200);
+            }
+        }
     }
 }
