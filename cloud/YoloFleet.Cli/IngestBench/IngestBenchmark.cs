@@ -376,8 +376,12 @@ public static class IngestBenchmark
             if (lastAt > TimeSpan.Zero)
             {
                 var p95 = LatencyHistogram.Percentile(MergeBuckets(stats), 0.95);
+                var rounds = stats.Select(s => s.Delivery).Where(d => d is { ConfirmationRounds: > 0 }).ToList();
+                var confirming = rounds.Count == 0
+                    ? ""
+                    : string.Create(CultureInfo.InvariantCulture, $"; confirmation rounds {rounds.Average(d => d!.ConfirmationRoundMeanMs):F0} ms mean, {rounds.Max(d => d!.ConfirmationRoundMaxMs):F0} ms max");
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"      {(detections - last) / (now - lastAt).TotalSeconds,9:F0} detections/s committed, {detections,10} in total, p95 so far {p95:F0} ms"));
+                    $"      {(detections - last) / (now - lastAt).TotalSeconds,9:F0} detections/s committed, {detections,10} in total, p95 so far {p95:F0} ms{confirming}"));
             }
 
             last = detections;

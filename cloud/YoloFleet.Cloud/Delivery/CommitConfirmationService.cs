@@ -74,6 +74,7 @@ public sealed partial class CommitConfirmationService(
             return 0;
         }
 
+        var started = time.GetTimestamp();
         var sent = 0;
         var failed = 0;
         await Parallel.ForEachAsync(
@@ -105,6 +106,7 @@ public sealed partial class CommitConfirmationService(
                 }
             });
 
+        counters.Flushed(time.GetElapsedTime(started));
         if (failed > 0)
         {
             LogPublishFailed(failed, due.Count);

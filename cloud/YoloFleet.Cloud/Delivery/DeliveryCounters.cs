@@ -25,6 +25,9 @@ public sealed class DeliveryCounters : IDisposable
     private long _rangesDropped;
     private long _reports;
     private long _reportsRedelivered;
+    private long _flushes;
+    private long _flushTicks;
+    private long _slowestFlushTicks;
 
     public DeliveryCounters(GapRequestCounters gaps)
     {
@@ -40,6 +43,18 @@ public sealed class DeliveryCounters : IDisposable
         Interlocked.Add(ref _committedConfirmed, (long)committed);
         Interlocked.Add(ref _refusedConfirmed, (long)refused);
         _confirmationsCounter.Add(1);
+    }
+
+    /// <summary>One round of confirmations took <paramref name="elapsed"/> (all devices' publishes, in parallel).</summary>
+    public void Flushed(TimeSpan elapsed)
+    {
+        Interlocked.Increment(ref _flushes);
+        Interlocked.Add(ref _flushTicks, elapsed.Ticks);
+        long slowest;
+        while (elapsed.Ticks > (slowest = Interlocked.Read(ref _slowestFlushTicks))
+               && Interlocked.CompareExchange(ref _slowestFlushTicks, elapsed.Ticks, slowest) != slowest)
+        {
+        }
     }
 
     public void ConfirmationFailed() => Interlocked.Increment(ref _confirmationFailures);
@@ -77,7 +92,10 @@ public sealed class DeliveryCounters : IDisposable
         _gaps.Failures,
         Interlocked.Read(ref _reports),
         Interlocked.Read(ref _reportsRedelivered),
-        new SortedDictionary<string, DropCount>(_drops, StringComparer.Ordinal));
+        new SortedDictionary<string, DropCount>(_drops, StringComparer.Ordinal),
+        Interlocked.Read(ref _flushes),
+        Interlocked.Read(ref _flushes) == 0 ? 0 : Math.Round(TimeSpan.FromTicks(Interlocked.Read(ref _flushTicks) / Interlocked.Read(ref _flushes)).TotalMilliseconds, 1),
+        Math.Round(TimeSpan.FromTicks(Interlocked.Read(ref _slowestFlushTicks)).TotalMilliseconds, 1));
 
     public void Dispose() => _meter.Dispose();
 }
@@ -100,4 +118,7 @@ public sealed record DeliveryStats(
     long GapRequestFailures,
     long DeliveryReports,
     long DeliveryReportsRedelivered,
-    IReadOnlyDictionary<string, DropCount> DropsByReason);
+    IReadOnlyDictionary<string, DropCount> DropsByReason,
+    long ConfirmationRounds = 0,
+    double ConfirmationRoundMeanMs = 0,
+    double ConfirmationRoundMaxMs = 0);
