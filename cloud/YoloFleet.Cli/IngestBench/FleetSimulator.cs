@@ -66,7 +66,12 @@ internal sealed class FleetSimulator : IAsyncDisposable
                 .WithClientId("yolofleet-bench-" + device.Id)
                 .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
                 .WithCleanStart(true)
-                .WithTimeout(TimeSpan.FromSeconds(30))
+
+                // Thousands of clients in one process on a busy machine: no keep-alive ping within a run (a starved client
+                // missed its ping's answer and was dropped), and a long wait for each acknowledgement. Not zero: MQTTnet
+                // 5.2 then drops the connection within seconds ("The operation has timed out").
+                .WithKeepAlivePeriod(TimeSpan.FromHours(1))
+                .WithTimeout(TimeSpan.FromSeconds(120))
                 .Build();
             device.Client.ApplicationMessageReceivedAsync += OnDownstreamAsync;
             var result = await device.Client.ConnectAsync(options, token);
@@ -176,6 +181,12 @@ internal sealed class FleetSimulator : IAsyncDisposable
         for (long frame = 0; DateTime.UtcNow < until; frame++)
         {
             var due = offset + (interval * frame);
+            if (DateTime.UtcNow + (due - Stopwatch.GetElapsedTime(start)) >= until)
+            {
+                // A slow device's next frame would fall after the run: stop now rather than sleep past the end.
+                break;
+            }
+
             var wait = due - Stopwatch.GetElapsedTime(start);
             if (wait > TimeSpan.Zero)
             {

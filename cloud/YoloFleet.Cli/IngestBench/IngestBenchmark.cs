@@ -239,6 +239,13 @@ public static class IngestBenchmark
         var endCpu = cpu.Select(c => c.CpuSeconds()).ToArray();
         var downstream = fleet.Downstream - startDownstream;
         await reporter;
+        if (measured < settings.Duration.TotalSeconds * 0.8)
+        {
+            // The window opens when the silos have answered their first stats request: a saturated silo answers late.
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"      WARNING: only {measured:F1} s of the {settings.Duration.TotalSeconds:F0} s window measured: the silos answered late or the simulator lagged (late frames: {fleet.LateFrames}); offer less (--rate) or fewer devices"));
+        }
+
         await WaitDrainedAsync(cluster, fleet.FramesAcknowledged - acknowledgedBefore, TimeSpan.FromSeconds(120), cancellationToken);
 
         var committedDetections = Sum(endStats, s => s.DetectionsCommitted) - Sum(startStats, s => s.DetectionsCommitted);
@@ -355,8 +362,14 @@ public static class IngestBenchmark
         var stats = new List<IngestStats>();
         foreach (var silo in silos)
         {
-            stats.Add(await silo.TryGetStatsAsync(cancellationToken)
-                ?? throw new InvalidOperationException($"A silo stopped answering /api/ingest/stats. Its last output:{Environment.NewLine}{silo.Tail()}"));
+            // A silo saturated by the fleet can take a while to answer; three tries of 30 s before calling it gone.
+            IngestStats? answer = null;
+            for (var attempt = 0; attempt < 3 && answer is null && !silo.HasExited; attempt++)
+            {
+                answer = await silo.TryGetStatsAsync(cancellationToken);
+            }
+
+            stats.Add(answer ?? throw new InvalidOperationException($"A silo stopped answering /api/ingest/stats. Its last output:{Environment.NewLine}{silo.Tail()}"));
         }
 
         return stats;
