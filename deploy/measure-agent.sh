@@ -20,7 +20,7 @@ dotnet "$dll" --Agent:DeviceId=measure-01 --Agent:StateDirectory="$state" \
   --Agent:ModelPath="$shared/models/yolox_nano/yolox_nano_416.onnx" --Agent:Source:Folder="$shared/datasets/coco128/images" \
   --Agent:Source:Loop=true --Agent:Source:MaxFps="$fps" \
   --Agent:Broker:Host="${YOLOFLEET_MQTT%:*}" --Agent:Broker:Port="${YOLOFLEET_MQTT##*:}" --Agent:Broker:HoldWhenNoSubscriber=false \
-  --Logging:LogLevel:Default=Warning >/dev/null 2>&1 &
+  --Agent:Delivery:Confirmation=Broker --Logging:LogLevel:Default=Warning >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$state"' EXIT
 

@@ -42,7 +42,41 @@ public interface IDeviceGrain : IGrainWithStringKey
 
     /// <summary>Desired against reported, with the drift (docs/registry.md).</summary>
     Task<DeviceTwin> GetTwinAsync();
+    /// <summary>
+    /// Records a stored delivery report (<c>DeliveryReported</c>): its own sequence, and the ranges the device dropped,
+    /// which close as accounted for, so the grain stops asking for them.
+    /// </summary>
+    Task RecordDropsAsync(long sequence, DateTimeOffset receivedAt, DroppedSequences[] dropped);
+
+    /// <summary>The device's open gaps and the grain's requests for them.</summary>
+    Task<DeviceDeliveryState> GetDeliveryAsync();
 }
+
+/// <summary>A range of sequence numbers a device reported dropped, and why (DeliveryDropReasons).</summary>
+[GenerateSerializer, Immutable]
+public sealed record DroppedSequences(
+    [property: Id(0)] long First,
+    [property: Id(1)] long Last,
+    [property: Id(2)] string Reason);
+
+/// <summary>An open gap: numbers not received although later ones were, since when.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SequenceGap(
+    [property: Id(0)] long First,
+    [property: Id(1)] long Last,
+    [property: Id(2)] DateTimeOffset OpenSince);
+
+/// <summary>A device grain's view of the device's delivery: what is open and what it asked for.</summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceDeliveryState(
+    [property: Id(0)] string DeviceId,
+    [property: Id(1)] long HighestSequence,
+    [property: Id(2)] long MissingSequences,
+    [property: Id(3)] SequenceGap[] OpenGaps,
+    [property: Id(4)] long AccountedByReports,
+    [property: Id(5)] long GapRequests,
+    [property: Id(6)] DateTimeOffset? LastGapRequestAt,
+    [property: Id(7)] DateTimeOffset? NextGapRequestAt);
 
 /// <summary>Sequences of one device committed by one batch.</summary>
 [GenerateSerializer, Immutable]

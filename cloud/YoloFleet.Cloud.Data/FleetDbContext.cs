@@ -33,6 +33,8 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<TelemetryRecord> Telemetry => Set<TelemetryRecord>();
 
+    public DbSet<DeliveryDropRecord> DeliveryDrops => Set<DeliveryDropRecord>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(FleetDbContext).Assembly);
 

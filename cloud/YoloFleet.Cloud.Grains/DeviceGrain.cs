@@ -19,6 +19,7 @@ public sealed class DeviceGrain(
     [PersistentState("device", DeviceGrain.StorageName)] IPersistentState<DeviceState> state,
     DeviceDirectory directory,
     DeviceStateStorage storage,
+    GapRequester gaps,
     TimeProvider time) : Grain, IDeviceGrain
 {
     /// <summary>The grain storage provider's name: memory on a single host, Redis in a cluster.</summary>
@@ -30,6 +31,8 @@ public sealed class DeviceGrain(
 
     private SequenceTracker _sequences = new();
     private ModelTwin _twin = new(new ModelTwinState());
+    private GapRequestPolicy _gapRequests = null!;
+    private IGrainTimer? _gapTimer;
     private bool? _admitted;
     private long _admissionCheckedAt;
     private bool _dirty;
@@ -40,6 +43,8 @@ public sealed class DeviceGrain(
         state.State.ModelTwin ??= new ModelTwinState();
         _twin = new ModelTwin(state.State.ModelTwin);
         this.RegisterGrainTimer(static (grain, _) => grain.SaveIfChangedAsync(), this, SaveEvery, SaveEvery);
+        _gapRequests = gaps.CreatePolicy();
+        WatchGaps();
         return Task.CompletedTask;
     }
 
@@ -144,9 +149,55 @@ public sealed class DeviceGrain(
 
     public Task<DeviceTwin> GetTwinAsync() => Task.FromResult(_twin.Snapshot(this.GetPrimaryKeyString()));
 
+    public Task RecordDropsAsync(long sequence, DateTimeOffset receivedAt, DroppedSequences[] dropped)
+    {
+        _sequences.Observe(sequence);
+        foreach (var range in dropped)
+        {
+            _sequences.Account(range.First, range.Last);
+        }
+
+        state.State.Messages++;
+        Seen(receivedAt);
+        return MarkChanged();
+    }
+
+    public Task<DeviceDeliveryState> GetDeliveryAsync() => Task.FromResult(new DeviceDeliveryState(
+        this.GetPrimaryKeyString(),
+        _sequences.Highest,
+        _sequences.Missing,
+        [.. _gapRequests.Update(_sequences.MissingRanges(), time.GetUtcNow()).Take(100).Select(g => new SequenceGap(g.First, g.Last, g.Since))],
+        _sequences.Accounted,
+        _gapRequests.Requests,
+        _gapRequests.LastRequestAt,
+        _gapRequests.NextRequestAt));
+
+    /// <summary>
+    /// Gaps still open after a while are asked of the device again (<see cref="GapRequestPolicy"/>), on a timer that runs
+    /// only while gaps are open: most devices have none, and a timer per idle grain costs a silo of 10,000 devices.
+    /// </summary>
+    private void WatchGaps()
+    {
+        if (_gapTimer is null && gaps.Options.Enabled && _sequences.Missing > 0)
+        {
+            _gapTimer = this.RegisterGrainTimer(static (grain, _) => grain.RequestGapsAsync(), this, gaps.Options.CheckEvery, gaps.Options.CheckEvery);
+        }
+    }
+
+    private async Task RequestGapsAsync()
+    {
+        await gaps.RequestAsync(this.GetPrimaryKeyString(), _sequences, _gapRequests);
+        if (_sequences.Missing == 0)
+        {
+            _gapTimer?.Dispose();
+            _gapTimer = null;
+        }
+    }
+
     private Task MarkChanged()
     {
         _dirty = true;
+        WatchGaps();
         return Task.CompletedTask;
     }
 

@@ -21,6 +21,7 @@ public static class CloudHost
         app.MapFleetApi();
         app.MapRegistryApi();
         app.MapModelsApi();
+        app.MapDeliveryApi();
         return app;
     }
 }

@@ -33,10 +33,12 @@ public sealed class CloudOptions : IValidatableObject
     public string StateDirectory { get; set; } =
         Environment.GetEnvironmentVariable("STATE_DIRECTORY")?.Split(':')[0] is { Length: > 0 } systemd ? systemd : "/var/lib/yolofleet-silo";
 
+    public Delivery.DeliveryOptions Delivery { get; set; } = new();
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         // Data annotations do not descend into nested sections by themselves.
-        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo), ("Retention", Retention), ("Verifier", Verifier) })
+        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo), ("Retention", Retention), ("Verifier", Verifier), ("Delivery", Delivery) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);

@@ -87,7 +87,8 @@ public sealed partial class AgentWorker(
         liveness.ExpectQuietFor(options.DrainTimeout);
         try
         {
-            while (outbox.Depth > 0)
+            // Drops not yet reported become messages too: wait for them as well.
+            while (outbox.Depth > 0 || outbox.PendingDrops > 0)
             {
                 await outbox.WaitForChangeAsync(timeout.Token);
             }

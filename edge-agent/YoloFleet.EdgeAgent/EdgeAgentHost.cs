@@ -35,7 +35,7 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<EdgeAgentOptions>();
-            return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>());
+            return new OutboxStore(Path.Combine(o.StateDirectory, "outbox"), o.Outbox, sp.GetRequiredService<TimeProvider>(), o.Delivery);
         });
         builder.Services.AddSingleton<UpstreamWriter>();
         builder.Services.AddSingleton(sp => new HardFramePolicy(
@@ -45,6 +45,8 @@ public static class EdgeAgentHost
             sp.GetRequiredService<EdgeAgentOptions>().Telemetry.Paths, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => new ThrottleMonitor(
             sp.GetRequiredService<DeviceHealth>(), sp.GetRequiredService<EdgeAgentOptions>().Telemetry, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton<CommitsHandler>();
+        builder.Services.AddSingleton<IDownstreamHandler>(sp => sp.GetRequiredService<CommitsHandler>());
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<PipelineLiveness>();
         builder.Services.AddSingleton<AgentPipeline>();
@@ -54,6 +56,8 @@ public static class EdgeAgentHost
         // Hosted services stop in reverse order: the worker (and its drain) before the publisher.
         builder.Services.AddSingleton<OutboxPublisher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutboxPublisher>());
+        builder.Services.AddSingleton<DeliveryReporter>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DeliveryReporter>());
         builder.Services.AddHostedService<TelemetryReporter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelAssignmentService>());
         builder.Services.AddSingleton<AgentWorker>();

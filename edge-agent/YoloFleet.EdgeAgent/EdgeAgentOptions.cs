@@ -35,6 +35,10 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.Outbox.BatchingOptions Batching { get; set; } = new();
 
+    /// <summary>End-to-end delivery: what takes a message out of the outbox, and re-sends (Agent:Delivery).</summary>
+    [Required]
+    public YoloFleet.EdgeAgent.Outbox.DeliveryOptions Delivery { get; set; } = new();
+
     [Required]
     public YoloFleet.EdgeAgent.HardFrames.HardFrameOptions HardFrames { get; set; } = new();
 
@@ -72,7 +76,7 @@ public sealed class EdgeAgentOptions : IValidatableObject
 
         // Data annotations do not descend into nested sections by themselves.
         foreach (var (section, value) in new (string, object)[]
-                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("Batching", Batching), ("HardFrames", HardFrames), ("Telemetry", Telemetry), ("Models", Models) })
+                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("Batching", Batching), ("Delivery", Delivery), ("HardFrames", HardFrames), ("Telemetry", Telemetry), ("Models", Models) })
         {
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);

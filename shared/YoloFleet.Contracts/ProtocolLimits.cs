@@ -28,6 +28,15 @@ public static class ProtocolLimits
 
     /// <summary>Downstream: one commit confirmation.</summary>
     public const int MaxCommitsPayloadBytes = 64 * 1024;
+
+    /// <summary>
+    /// Ranges in each list of one <c>CommitsConfirmed</c> (committed, refused, resend). A range takes at most 24 bytes,
+    /// so three full lists stay under <see cref="MaxCommitsPayloadBytes"/>; a sender keeps the rest for its next message.
+    /// </summary>
+    public const int MaxRangesPerConfirmationList = 800;
+
+    /// <summary>Dropped ranges in one <c>DeliveryReported</c>; a device with more sends several reports.</summary>
+    public const int MaxDroppedRangesPerReport = 256;
     public const int MaxFrameRefBytes = 256;
     public const int MaxModelVersionLength = 128;
     public const int MaxFrameSide = 16_384;

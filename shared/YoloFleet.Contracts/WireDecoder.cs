@@ -28,6 +28,12 @@ public sealed record Rejection(RejectReason Reason, string Detail)
 /// </summary>
 public static class WireDecoder
 {
+    /// <summary>Field 1, length-delimited: where every upstream message but a batch keeps its envelope.</summary>
+    private const byte EnvelopeTag = (1 << 3) | 2;
+
+    /// <summary>True when <paramref name="envelope"/> passes the envelope checks for the topic's device.</summary>
+    public static bool IsOwnEnvelope(Envelope? envelope, string topicDeviceId) => CheckEnvelope(envelope, topicDeviceId) is null;
+
     public static bool TryDecodeDetections(
         string topicDeviceId, in ReadOnlySequence<byte> payload, out DetectionsPublished message, out Rejection? rejection)
     {
@@ -239,6 +245,120 @@ public static class WireDecoder
             : new(RejectReason.OutOfRange, $"{field} must be empty or a SHA-256 of 64 hex digits");
 
     private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.';
+
+    /// <summary>
+    /// Decodes a <c>DeliveryReported</c>: 1..<see cref="ProtocolLimits.MaxDroppedRangesPerReport"/> ranges, each
+    /// ordered, within 1..2^63-1, below the report's own sequence (a device reports numbers it has already used), with a
+    /// known reason and no more messages than numbers.
+    /// </summary>
+    public static bool TryDecodeDelivery(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out DeliveryReported message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(DeliveryReported.Parser, payload, ProtocolLimits.MaxDeliveryPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId) ?? CheckDropped(parsed.Dropped, parsed.Envelope!.Sequence);
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    private static Rejection? CheckDropped(IReadOnlyList<DroppedRange> dropped, ulong reportSequence)
+    {
+        if (dropped.Count is 0 or > ProtocolLimits.MaxDroppedRangesPerReport)
+        {
+            return new(RejectReason.OutOfRange, $"{dropped.Count} dropped ranges; 1..{ProtocolLimits.MaxDroppedRangesPerReport} allowed");
+        }
+
+        for (var i = 0; i < dropped.Count; i++)
+        {
+            var d = dropped[i];
+            if (d.First == 0 || d.First > d.Last || d.Last >= reportSequence)
+            {
+                return new(RejectReason.OutOfRange, $"dropped range {i}: [{d.First}, {d.Last}] is not an ordered range of numbers below the report's own {reportSequence}");
+            }
+
+            if (!DeliveryDropReasons.IsKnown(d.Reason))
+            {
+                return new(RejectReason.OutOfRange, $"dropped range {i}: reason '{Truncate(d.Reason)}' is not one of {string.Join(", ", DeliveryDropReasons.All)}");
+            }
+
+            if (d.Messages > d.Last - d.First + 1)
+            {
+                return new(RejectReason.OutOfRange, $"dropped range {i}: {d.Messages} messages in {d.Last - d.First + 1} numbers");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Reads just the envelope of an upstream message that carries one as field 1 (every kind but
+    /// <c>detections-batch</c>), without parsing the rest: the sequence of a message refused for another reason, so the
+    /// cloud can tell the device it was refused. False unless the envelope is present, first, and passes the envelope
+    /// checks for <paramref name="topicDeviceId"/>.
+    /// </summary>
+    public static bool TryReadSequence(string topicDeviceId, in ReadOnlySequence<byte> payload, out ulong sequence)
+    {
+        sequence = 0;
+
+        // An envelope is about 100 bytes (device ids are at most 64); a few hundred cover its tag and length.
+        Span<byte> head = stackalloc byte[256];
+        var length = (int)Math.Min(payload.Length, head.Length);
+        payload.Slice(0, length).CopyTo(head);
+        var input = head[..length];
+        if (input.Length < 2 || input[0] != EnvelopeTag)
+        {
+            return false;
+        }
+
+        // The envelope's length as a varint (at most two bytes for anything that fits in the head).
+        int envelopeLength, offset;
+        if (input[1] < 0x80)
+        {
+            envelopeLength = input[1];
+            offset = 2;
+        }
+        else if (input.Length > 2 && input[2] < 0x80)
+        {
+            envelopeLength = (input[1] & 0x7F) | (input[2] << 7);
+            offset = 3;
+        }
+        else
+        {
+            return false;
+        }
+
+        if (offset + envelopeLength > input.Length)
+        {
+            return false;
+        }
+
+        Envelope envelope;
+        try
+        {
+            envelope = Envelope.Parser.ParseFrom(input.Slice(offset, envelopeLength));
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return false;
+        }
+
+        if (CheckEnvelope(envelope, topicDeviceId) is not null)
+        {
+            return false;
+        }
+
+        sequence = envelope.Sequence;
+        return true;
+    }
 
     private static bool TryParse<T>(MessageParser<T> parser, in ReadOnlySequence<byte> payload, int maxBytes, out T message, out Rejection? rejection)
         where T : IMessage<T>

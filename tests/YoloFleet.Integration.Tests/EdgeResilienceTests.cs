@@ -214,6 +214,9 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
             ["Agent:Source:MaxFrames"] = "5",
             ["Agent:HardFrames:Enabled"] = "false",
             ["Agent:DrainTimeout"] = "00:01:30",
+
+            // No cloud here to confirm anything: the broker's PUBACK settles a message, as before confirmations.
+            ["Agent:Delivery:Confirmation"] = "Broker",
         });
         var run = agent.RunAsync();
         var outbox = agent.Services.GetRequiredService<OutboxStore>();

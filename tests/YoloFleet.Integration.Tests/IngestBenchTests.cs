@@ -55,6 +55,53 @@ public sealed class IngestBenchTests
         }
     }
 
+    [Fact]
+    [Trait("Category", "ClusterFaults")]
+    public async Task Confirmations_are_priced_against_a_window_without_them_in_the_same_run()
+    {
+        var database = new NpgsqlConnectionStringBuilder(TestServices.PostgresServer) { Database = "yf_ingest_bench_" + Guid.NewGuid().ToString("N")[..8] }.ConnectionString;
+        var settings = new IngestBenchSettings(
+            database,
+            Devices: 20,
+            DetectionsPerSecond: 400,
+            DetectionsPerFrame: 5,
+            Silos: 1,
+            Warmup: TimeSpan.FromSeconds(2),
+            Duration: TimeSpan.FromSeconds(5),
+            Mosquitto: "mosquitto",
+            ConfirmIntervalMs: 500,
+            CompareConfirmations: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        try
+        {
+            var result = await IngestBenchmark.RunAsync(settings, TextWriter.Null, timeout.Token);
+
+            // Both windows stored everything once; the devices' sequences went on across the silo restart.
+            Assert.Equal(result.FramesPublished, result.FramesStored);
+            Assert.Equal(0, result.Lost);
+            Assert.Equal(0, result.Duplicated);
+
+            var off = Assert.IsType<IngestBenchPhase>(result.WithoutConfirmations);
+            Assert.Equal(0, off.ConfirmIntervalMs);
+            Assert.Equal(0, off.Downstream.Messages);
+            Assert.True(off.DetectionsPerSecond > 0);
+
+            // With them: about one message per active device per interval, each confirming what that device sent.
+            var on = Assert.IsType<DownstreamFigures>(result.Downstream);
+            Assert.Equal(500, result.ConfirmIntervalMs);
+            Assert.True(on.Messages > 0, "no confirmation reached a simulated device");
+            Assert.True(on.MessagesPerDevicePerSecond <= 2.5, $"{on.MessagesPerDevicePerSecond} confirmations per device per second at a 500 ms interval");
+            Assert.True(on.SequencesConfirmed > 0 && on.SequencesConfirmed <= result.FramesPublished);
+            Assert.True(on.WireBytesPerSecond > on.PayloadBytesPerSecond);
+            Assert.InRange(on.Messages, 1, on.SiloConfirmationsPublished + settings.Devices);
+            Assert.Equal(0, on.SiloConfirmationFailures);
+        }
+        finally
+        {
+            await FleetDatabase.DropIfExistsAsync(database, CancellationToken.None);
+        }
+    }
+
     [Theory]
     [InlineData(0.5, 1.0)]
     [InlineData(1.0, 1.0)]

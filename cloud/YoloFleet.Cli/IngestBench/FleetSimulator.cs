@@ -11,7 +11,9 @@ namespace YoloFleet.Cli.IngestBench;
 /// Simulated devices, each with its own MQTT 5 connection, publishing one detections message per frame (or one batch per
 /// <c>batchFrames</c> frames) at QoS 1 on its own topic and sequence, paced to a fleet-wide rate. A frame's capture
 /// timestamp is the moment it was due, which is its publish time without batching, so the silos' capture-to-commit
-/// histogram measures publish-to-commit; with batching it also counts the wait for the batch to fill.
+/// histogram measures publish-to-commit; with batching it also counts the wait for the batch to fill. Each device also
+/// subscribes to its <c>commits</c> topic, as an agent does, so the broker really delivers the cloud's confirmations; the
+/// simulator counts them (messages, bytes, numbers confirmed). Sequences continue across runs.
 /// </summary>
 internal sealed class FleetSimulator : IAsyncDisposable
 {
@@ -41,6 +43,18 @@ internal sealed class FleetSimulator : IAsyncDisposable
     /// <summary>Frames that went out later than their slot by more than one frame interval.</summary>
     public long LateFrames => _devices.Sum(d => Interlocked.Read(ref d.Late));
 
+    /// <summary>What the devices received on their <c>commits</c> topics so far.</summary>
+    public DownstreamCount Downstream => new(
+        Interlocked.Read(ref _downstreamMessages),
+        Interlocked.Read(ref _downstreamPayloadBytes),
+        Interlocked.Read(ref _downstreamWireBytes),
+        Interlocked.Read(ref _sequencesConfirmed));
+
+    private long _downstreamMessages;
+    private long _downstreamPayloadBytes;
+    private long _downstreamWireBytes;
+    private long _sequencesConfirmed;
+
     public async Task ConnectAsync(Action<int> onConnected, CancellationToken cancellationToken)
     {
         var connected = 0;
@@ -52,13 +66,22 @@ internal sealed class FleetSimulator : IAsyncDisposable
                 .WithClientId("yolofleet-bench-" + device.Id)
                 .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
                 .WithCleanStart(true)
-                .WithTimeout(TimeSpan.FromSeconds(30))
+
+                // Thousands of clients in one process on a busy machine: no keep-alive ping within a run (a starved client
+                // missed its ping's answer and was dropped), and a long wait for each acknowledgement. Not zero: MQTTnet
+                // 5.2 then drops the connection within seconds ("The operation has timed out").
+                .WithKeepAlivePeriod(TimeSpan.FromHours(1))
+                .WithTimeout(TimeSpan.FromSeconds(120))
                 .Build();
+            device.Client.ApplicationMessageReceivedAsync += OnDownstreamAsync;
             var result = await device.Client.ConnectAsync(options, token);
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
                 throw new InvalidOperationException($"The broker refused simulated device {device.Id}: {result.ResultCode} {result.ReasonString}");
             }
+
+            await device.Client.SubscribeAsync(
+                new MqttClientSubscribeOptionsBuilder().WithTopicFilter(Topics.Commits(device.Id), MqttQualityOfServiceLevel.AtLeastOnce).Build(), token);
 
             onConnected(Interlocked.Increment(ref connected));
         });
@@ -103,6 +126,45 @@ internal sealed class FleetSimulator : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The bytes one QoS 1 MQTT 5 PUBLISH takes on the wire with this topic, content type and payload, plus the device's
+    /// PUBACK (4 bytes); TCP/IP headers not counted.
+    /// </summary>
+    public static int WireBytes(int topicBytes, int contentTypeBytes, int payloadBytes)
+    {
+        var properties = contentTypeBytes > 0 ? 1 + 2 + contentTypeBytes : 0;
+        var remaining = 2 + topicBytes + 2 + VarIntBytes(properties) + properties + payloadBytes;
+        return 1 + VarIntBytes(remaining) + remaining + 4;
+    }
+
+    private static int VarIntBytes(int value) => value < 128 ? 1 : value < 16_384 ? 2 : value < 2_097_152 ? 3 : 4;
+
+    private Task OnDownstreamAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var message = e.ApplicationMessage;
+        var payload = (int)message.Payload.Length;
+        Interlocked.Increment(ref _downstreamMessages);
+        Interlocked.Add(ref _downstreamPayloadBytes, payload);
+        Interlocked.Add(ref _downstreamWireBytes, WireBytes(message.Topic.Length, message.ContentType?.Length ?? 0, payload));
+        try
+        {
+            var confirmed = CommitsConfirmed.Parser.ParseFrom(message.Payload);
+            ulong numbers = 0;
+            foreach (var range in confirmed.Committed)
+            {
+                numbers += range.Last - range.First + 1;
+            }
+
+            Interlocked.Add(ref _sequencesConfirmed, (long)numbers);
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException)
+        {
+            // Counted as received; a bad confirmation confirms nothing.
+        }
+
+        return Task.CompletedTask;
+    }
+
     private static async Task PublishLoopAsync(
         SimulatedDevice device,
         long start,
@@ -119,6 +181,12 @@ internal sealed class FleetSimulator : IAsyncDisposable
         for (long frame = 0; DateTime.UtcNow < until; frame++)
         {
             var due = offset + (interval * frame);
+            if (DateTime.UtcNow + (due - Stopwatch.GetElapsedTime(start)) >= until)
+            {
+                // A slow device's next frame would fall after the run: stop now rather than sleep past the end.
+                break;
+            }
+
             var wait = due - Stopwatch.GetElapsedTime(start);
             if (wait > TimeSpan.Zero)
             {
@@ -129,7 +197,7 @@ internal sealed class FleetSimulator : IAsyncDisposable
                 Interlocked.Increment(ref device.Late);
             }
 
-            batch.Frames.Add(Frame(device.Id, (ulong)frame + 1, detectionsPerFrame, random));
+            batch.Frames.Add(Frame(device.Id, (ulong)Interlocked.Increment(ref device.LastSequence), detectionsPerFrame, random));
             if (batch.Frames.Count < batchFrames)
             {
                 continue;
@@ -199,5 +267,15 @@ internal sealed class FleetSimulator : IAsyncDisposable
         public long Acknowledged;
         public long Retries;
         public long Late;
+
+        /// <summary>The last sequence used; the next run goes on from it.</summary>
+        public long LastSequence;
     }
+}
+
+/// <summary>Confirmations the simulated devices received: messages, payload and wire bytes, numbers confirmed as committed.</summary>
+internal readonly record struct DownstreamCount(long Messages, long PayloadBytes, long WireBytes, long SequencesConfirmed)
+{
+    public static DownstreamCount operator -(DownstreamCount a, DownstreamCount b) =>
+        new(a.Messages - b.Messages, a.PayloadBytes - b.PayloadBytes, a.WireBytes - b.WireBytes, a.SequencesConfirmed - b.SequencesConfirmed);
 }

@@ -14,7 +14,7 @@ internal sealed class SiloChild : IAsyncDisposable
     private SiloChild(Process process, string httpAddress, string apiKey)
     {
         _process = process;
-        _http = new HttpClient { BaseAddress = new Uri(httpAddress), Timeout = TimeSpan.FromSeconds(10) };
+        _http = new HttpClient { BaseAddress = new Uri(httpAddress), Timeout = TimeSpan.FromSeconds(30) };
         _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
     }
 

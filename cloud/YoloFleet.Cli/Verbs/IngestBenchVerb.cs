@@ -40,11 +40,20 @@ internal static class IngestBenchVerb
             Description = "Frames per MQTT message, as an agent with Agent:Batching:MaxFrames sends them (1: one message per frame). Latency still counts from each frame's own time.",
             DefaultValueFactory = _ => 1,
         };
+        var confirmInterval = new Option<int>("--confirm-interval-ms")
+        {
+            Description = "Cloud:Delivery:ConfirmIntervalMs of the silos: how often each device is told what committed (0: off).",
+            DefaultValueFactory = _ => 1000,
+        };
+        var compare = new Option<bool>("--compare-confirmations")
+        {
+            Description = "Measure a window with confirmations off, then one with them on (--confirm-interval-ms), in one run: the silos restart between them.",
+        };
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object on stdout (progress goes to stderr)." };
         var check = new Option<bool>("--check") { Description = "Exit with 1 when a target fails or anything was lost or duplicated." };
         var command = new Command("ingest-bench", "Measure fleet ingest into PostgreSQL through MQTT and a multi-silo cluster, against raw COPY.")
         {
-            devices, rate, boxes, silos, duration, warmup, batchFrames, connection, mosquitto, siloLog, json, check,
+            devices, rate, boxes, silos, duration, warmup, batchFrames, confirmInterval, compare, connection, mosquitto, siloLog, json, check,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -58,7 +67,9 @@ internal static class IngestBenchVerb
                 TimeSpan.FromSeconds(parse.GetValue(duration)),
                 parse.GetValue(mosquitto)!,
                 parse.GetValue(siloLog)!,
-                parse.GetValue(batchFrames));
+                parse.GetValue(batchFrames),
+                parse.GetValue(confirmInterval),
+                parse.GetValue(compare));
             if (Validate(settings) is { } problem)
             {
                 await Console.Error.WriteLineAsync("error: " + problem);
@@ -101,6 +112,8 @@ internal static class IngestBenchVerb
         : s.Duration < TimeSpan.FromSeconds(5) ? "--duration must be at least 5 s"
         : s.Warmup < TimeSpan.Zero ? "--warmup must not be negative"
         : s.BatchFrames is < 1 or > YoloFleet.Contracts.ProtocolLimits.MaxFramesPerBatch ? $"--batch-frames must be 1..{YoloFleet.Contracts.ProtocolLimits.MaxFramesPerBatch}"
+        : s.ConfirmIntervalMs is < 0 or > 60_000 ? "--confirm-interval-ms must be 0..60000"
+        : s.CompareConfirmations && s.ConfirmIntervalMs == 0 ? "--compare-confirmations needs --confirm-interval-ms above 0"
         : null;
 
     private sealed record Target(string Name, bool Passed, string Detail);
@@ -112,6 +125,8 @@ internal static class IngestBenchVerb
         new("nothing lost or duplicated", r.Lost == 0 && r.Duplicated == 0, $"lost {r.Lost}, duplicated {r.Duplicated}"),
     ];
 
+    private static double Cores(IReadOnlyList<CpuShare> cpu, string process) => cpu.FirstOrDefault(x => x.Process == process)?.CoresUsed ?? 0;
+
     private static void Print(IngestBenchResult r, List<Target> targets)
     {
         var c = CultureInfo.InvariantCulture;
@@ -122,6 +137,17 @@ internal static class IngestBenchVerb
         Console.WriteLine($"Frames: {r.FramesPublished} published, {r.FramesStored} stored; detections: {r.DetectionsPublished} published, {r.DetectionsStored} stored");
         Console.WriteLine($"Per silo (frames committed in the window): {string.Join(", ", r.FramesCommittedPerSilo)}; publish retries {r.PublishRetries}, late frames {r.LateFrames}");
         Console.WriteLine(string.Create(c, $"CPU (cores used, of {r.ProcessorCount}): {string.Join(", ", r.Cpu.Select(x => $"{x.Process} {x.CoresUsed:F2}"))}"));
+        if (r.Downstream is { } d)
+        {
+            Console.WriteLine(string.Create(c, $"Confirmations ({(r.ConfirmIntervalMs == 0 ? "off" : $"every {r.ConfirmIntervalMs} ms")}): {d.MessagesPerSecond:F0} messages/s downstream ({d.MessagesPerDevicePerSecond:F2} per device), {d.PayloadBytesPerSecond / 1024:F1} KiB/s payload (mean {d.AveragePayloadBytes:F0} B), {d.WireBytesPerSecond / 1024:F1} KiB/s with MQTT headers and PUBACKs; silos published {d.SiloConfirmationsPublished}, {d.SiloConfirmationFailures} failed"));
+        }
+
+        if (r.WithoutConfirmations is { } off)
+        {
+            Console.WriteLine(string.Create(c, $"Without confirmations (same run, first window): {off.DetectionsPerSecond:F0} detections/s, p50 {off.P50PublishToCommitMs:F0} ms, p95 {off.P95PublishToCommitMs:F0} ms; CPU {string.Join(", ", off.Cpu.Select(x => $"{x.Process} {x.CoresUsed:F2}"))}"));
+            Console.WriteLine(string.Create(c, $"With/without: detections/s {r.DetectionsPerSecond / Math.Max(1, off.DetectionsPerSecond):F3}; silo CPU {Cores(r.Cpu, "silos") / Math.Max(0.01, Cores(off.Cpu, "silos")):F2}x; broker CPU {Cores(r.Cpu, "broker") / Math.Max(0.01, Cores(off.Cpu, "broker")):F2}x; simulator CPU {Cores(r.Cpu, "simulator") / Math.Max(0.01, Cores(off.Cpu, "simulator")):F2}x"));
+        }
+
         foreach (var t in targets)
         {
             Console.WriteLine($"{(t.Passed ? "PASS" : "FAIL")}  {t.Name}: {t.Detail}");

@@ -22,6 +22,54 @@ namespace YoloFleet.Cloud.Data.Migrations
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DeliveryDropRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("ReportSequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("report_sequence");
+
+                    b.Property<long>("First")
+                        .HasColumnType("bigint")
+                        .HasColumnName("first");
+
+                    b.Property<long>("Last")
+                        .HasColumnType("bigint")
+                        .HasColumnName("last");
+
+                    b.Property<long>("Messages")
+                        .HasColumnType("bigint")
+                        .HasColumnName("messages");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("received_at");
+
+                    b.Property<DateTimeOffset>("ReportedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("reported_at");
+
+                    b.HasKey("DeviceId", "ReportSequence", "First");
+
+                    b.HasIndex("DeviceId", "Last")
+                        .HasDatabaseName("ix_delivery_drops_device_last");
+
+                    b.ToTable("delivery_drops", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_delivery_drops_range", "first >= 1 AND first <= last");
+                        });
+                });
+
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DetectionRecord", b =>
                 {
                     b.Property<string>("DeviceId")
@@ -1008,6 +1056,15 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasDatabaseName("ix_verifications_model_version_verified_at");
 
                     b.ToTable("verifications", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DeliveryDropRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.FrameRecord", b =>

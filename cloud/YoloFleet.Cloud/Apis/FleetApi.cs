@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using YoloFleet.Cloud.Abstractions;
+using YoloFleet.Cloud.Delivery;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Security;
 using YoloFleet.Contracts;
@@ -14,7 +15,8 @@ public static class FleetApi
             ingest.IsSubscribed ? Results.Ok(new { status = "ok" }) : Results.Json(new { status = "mqtt-disconnected" }, statusCode: 503));
 
         var api = app.MapGroup("/api");
-        api.MapGet("/ingest/stats", (IngestCounters counters) => TypedResults.Ok(counters.Snapshot()));
+        api.MapGet("/ingest/stats", (IngestCounters counters, DeliveryCounters delivery, CommitConfirmations confirmations) =>
+            TypedResults.Ok(counters.Snapshot() with { Delivery = delivery.Snapshot(confirmations.Enabled) }));
         api.MapGet("/security/stats", (SecurityCounters counters) => TypedResults.Ok(counters.Snapshot()));
         api.MapGet("/devices/{deviceId}", GetDeviceAsync);
         return app;

@@ -4,6 +4,7 @@ using Npgsql;
 using Orleans.Configuration;
 using StackExchange.Redis;
 using YoloFleet.Cloud.Data.Ingest;
+using YoloFleet.Cloud.Delivery;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Models;
 using YoloFleet.Cloud.Mqtt;
@@ -67,6 +68,8 @@ public static class Extensions
 
         // The model registry: artifacts, signing, quantize jobs, assignments (after the downlink, which it publishes through).
         builder.AddModelRegistry();
+        // Commit confirmations, delivery reports and gap requests; registered after the downlink so they stop before it.
+        builder.Services.AddFleetDelivery();
 
         // Registered before the batch writer so that it stops after it and sends the last batches' updates.
         builder.Services.AddSingleton<CommittedFramesNotifier>();

@@ -81,7 +81,8 @@ public sealed record IngestStats(
     long Batches,
     long WriteFailures,
     IReadOnlyDictionary<string, long> RejectedByReason,
-    long[] CaptureToCommitBuckets)
+    long[] CaptureToCommitBuckets,
+    YoloFleet.Cloud.Delivery.DeliveryStats? Delivery = null)
 {
     /// <summary>95th percentile of capture-to-commit latency in ms (upper bound of its <see cref="LatencyHistogram"/> bucket).</summary>
     public double? CaptureToCommitP95Ms => LatencyHistogram.Percentile(CaptureToCommitBuckets, 0.95);

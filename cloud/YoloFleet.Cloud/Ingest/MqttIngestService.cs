@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
 using YoloFleet.Cloud.Data.Ingest;
+using YoloFleet.Cloud.Delivery;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
 
@@ -21,10 +22,15 @@ public sealed partial class MqttIngestService(
     DeviceAdmission admission,
     UpstreamStorage upstream,
     ModelAckStorage modelAcks,
+    CommitConfirmations confirmations,
+    DeliveryReportStorage deliveries,
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const int ReceiveSocketBufferBytes = 4 * 1024 * 1024;
+
+    /// <summary>What a handler returns for a message refused for good: acknowledged at once and confirmed as refused.</summary>
+    private static readonly Task Refusal = CompletedTask();
 
     private readonly string _clientId = options.Mqtt.ClientIdPrefix + "-" + options.Silo.SiloPort;
     private volatile bool _subscribed;
@@ -208,8 +214,11 @@ public sealed partial class MqttIngestService(
             // Never let one message take the subscriber down; it is counted and dropped.
             counters.Rejected(RejectReason.Malformed);
             LogHandlerFailed(ex, e.ApplicationMessage.Topic);
+            done = Refusal;
         }
 
+        // The device learns the outcome in its next commit confirmation (docs/protocol.md); a broker's PUBACK is not one.
+        confirmations.Track(e.ApplicationMessage.Topic, e.ApplicationMessage.Payload, done, refused: ReferenceEquals(done, Refusal));
         acks.TryWrite((e, done));
     }
 
@@ -278,6 +287,20 @@ public sealed partial class MqttIngestService(
                     ? modelAcks.StoreAsync(ack, time.GetUtcNow(), cancellationToken)
                     : RejectUnknown(deviceId, message.Topic);
 
+            case Topics.DeliveryKind:
+                // A device's intentional drops: stored once, counted by reason, and closed as accounted in its grain.
+                if (!WireDecoder.TryDecodeDelivery(deviceId, payload, out var delivery, out var deliveryRejection))
+                {
+                    return Reject(deliveryRejection!.Reason, message.Topic, deliveryRejection.Detail);
+                }
+
+                if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+                {
+                    return RejectUnknown(deviceId, message.Topic);
+                }
+
+                return deliveries.StoreAsync(DeliveryReportStorage.ToRow(delivery, time.GetUtcNow()), cancellationToken);
+
             default:
                 return Task.CompletedTask;
         }
@@ -296,15 +319,18 @@ public sealed partial class MqttIngestService(
 
         if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
         {
+            RefuseFrames(deviceId, batch.Frames);
             return RejectUnknown(deviceId, topic);
         }
 
         var receivedAt = time.GetUtcNow();
         var committed = new List<Task>(batch.Frames.Count);
+        var sequences = new List<ulong>(batch.Frames.Count);
         foreach (var frame in batch.Frames)
         {
             if (WireDecoder.CheckBatchedFrame(frame, deviceId) is { } frameRejection)
             {
+                RefuseFrames(deviceId, [frame]);
                 _ = Reject(frameRejection.Reason, topic, $"frame {frame.Envelope?.Sequence ?? 0} of a batch: {frameRejection.Detail}");
                 continue;
             }
@@ -312,9 +338,24 @@ public sealed partial class MqttIngestService(
             counters.Received(Topics.DetectionsKind);
             var pending = await queue.EnqueueAsync(ToRow(frame, receivedAt), cancellationToken);
             committed.Add(pending.Committed);
+            sequences.Add(frame.Envelope!.Sequence);
         }
 
-        return Task.WhenAll(committed);
+        var all = Task.WhenAll(committed);
+        confirmations.WhenCommitted(deviceId, [.. sequences], all);
+        return all;
+    }
+
+    /// <summary>Confirms batched frames as refused, each whose envelope is this device's own (others have no number to confirm).</summary>
+    private void RefuseFrames(string deviceId, IEnumerable<DetectionsPublished> frames)
+    {
+        foreach (var frame in frames)
+        {
+            if (WireDecoder.IsOwnEnvelope(frame.Envelope, deviceId))
+            {
+                confirmations.Refused(deviceId, frame.Envelope!.Sequence);
+            }
+        }
     }
 
     private Task RejectUnknown(string deviceId, string topic) =>
@@ -324,7 +365,14 @@ public sealed partial class MqttIngestService(
     {
         counters.Rejected(reason);
         LogRejected(topic, reason, detail);
-        return Task.CompletedTask;
+        return Refusal;
+    }
+
+    private static Task CompletedTask()
+    {
+        var completed = new TaskCompletionSource();
+        completed.SetResult();
+        return completed.Task;
     }
 
     private async Task AcknowledgeInOrderAsync(

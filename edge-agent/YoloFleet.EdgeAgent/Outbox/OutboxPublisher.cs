@@ -8,9 +8,13 @@ using YoloFleet.EdgeAgent.Publishing;
 namespace YoloFleet.EdgeAgent.Outbox;
 
 /// <summary>
-/// Drains the outbox to the broker in order, with up to <see cref="OutboxOptions.MaxInFlight"/> publishes awaiting
-/// their PUBACK. A message leaves the outbox only once acknowledged. On any failure the connection is re-established
-/// with exponential back-off and sending resumes from the oldest unacknowledged message (the cloud de-duplicates).
+/// Drains the outbox to the broker in order, with up to <see cref="OutboxOptions.MaxInFlight"/> publishes awaiting their
+/// PUBACK. With <see cref="ConfirmationMode.Cloud"/> (the default) a PUBACK only starts the message's confirmation timer:
+/// at most <see cref="DeliveryOptions.MaxUnconfirmed"/> messages may await the cloud's confirmation before sending stops,
+/// and what the outbox says is due (asked for by the cloud, or unconfirmed too long) goes out again before anything new.
+/// With <see cref="ConfirmationMode.Broker"/> the PUBACK settles the message. On any failure the connection is
+/// re-established with exponential back-off and sending resumes after what the broker took (the cloud de-duplicates).
+/// A permanent refusal by the broker settles the messages and reports them dropped (<c>broker-refused</c>).
 /// With <see cref="BatchingOptions"/> on, consecutive detections messages go out together as one batch.
 /// </summary>
 public sealed partial class OutboxPublisher(
@@ -23,15 +27,19 @@ public sealed partial class OutboxPublisher(
     private long _published;
     private long _refused;
     private long _batches;
+    private long _resent;
 
-    /// <summary>Outbox messages delivered (a batch counts each of its frames).</summary>
+    /// <summary>Outbox messages the broker took (a batch counts each of its frames; re-sends count again).</summary>
     public long Published => Interlocked.Read(ref _published);
 
-    /// <summary>Messages the broker refused for good (e.g. not authorised); dropped so they cannot block the queue.</summary>
+    /// <summary>Messages the broker refused for good (e.g. not authorised); dropped and reported so they cannot block the queue.</summary>
     public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>Batches sent on the <c>detections-batch</c> topic (each counts its frames in <see cref="Published"/>).</summary>
     public long BatchesPublished => Interlocked.Read(ref _batches);
+
+    /// <summary>Messages sent again because the cloud asked for them or did not confirm them in time.</summary>
+    public long Resent => Interlocked.Read(ref _resent);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,7 +68,9 @@ public sealed partial class OutboxPublisher(
 
     private async Task DrainAsync(CancellationToken cancellationToken)
     {
-        var inFlight = new Queue<(ulong LastSequence, int Messages, Task Publish)>();
+        var cloud = options.Delivery.Confirmation == ConfirmationMode.Cloud;
+        var inFlight = new Queue<(List<OutboxMessage> Messages, bool Resend, Task Publish)>();
+        var inFlightNew = 0;
         OutboxMessage? held = null;
         try
         {
@@ -68,52 +78,128 @@ public sealed partial class OutboxPublisher(
             {
                 // Take the change signal before reading, so an append between the read and the wait is not missed.
                 var changed = outbox.WaitForChangeAsync(cancellationToken);
-                while (inFlight.Count < options.Outbox.MaxInFlight && (held ?? outbox.TryReadNext()) is { } message)
+
+                // What the cloud asked for, or did not confirm in time, goes before anything new.
+                while (cloud && inFlight.Count < options.Outbox.MaxInFlight && outbox.TakeDue(options.Outbox.MaxInFlight - inFlight.Count) is { Count: > 0 } due)
+                {
+                    foreach (var unit in Group(due))
+                    {
+                        Interlocked.Add(ref _resent, unit.Count);
+                        inFlight.Enqueue((unit, true, PublishUnit(unit, cancellationToken)));
+                    }
+                }
+
+                // New messages, while the cloud keeps up: past MaxUnconfirmed the backlog stays on disk.
+                while (inFlight.Count < options.Outbox.MaxInFlight
+                       && (!cloud || outbox.Unconfirmed + inFlightNew < options.Delivery.MaxUnconfirmed)
+                       && (held ?? outbox.TryReadNext()) is { } message)
                 {
                     held = null;
+                    List<OutboxMessage> unit = [message];
                     if (options.Batching.Enabled && message.Kind == Topics.DetectionsKind)
                     {
                         var batch = await CollectBatchAsync(message, cancellationToken);
                         held = batch.Next;
-                        inFlight.Enqueue((batch.Frames[^1].Sequence, batch.Frames.Count, PublishFrames(batch.Frames, cancellationToken)));
-                        continue;
+                        unit = batch.Frames;
                     }
 
-                    inFlight.Enqueue((message.Sequence, 1, publisher.PublishAsync(TopicFor(message.Kind), message.Payload, cancellationToken)));
+                    inFlightNew += unit.Count;
+                    inFlight.Enqueue((unit, false, PublishUnit(unit, cancellationToken)));
                 }
 
                 if (inFlight.Count == 0)
                 {
                     outbox.Trim();
-                    await Task.WhenAny(changed, Task.Delay(TimeSpan.FromMinutes(1), time, cancellationToken));
+                    var wait = TimeSpan.FromMinutes(1);
+                    if (cloud && outbox.TimeUntilDue() is { } untilDue && untilDue < wait)
+                    {
+                        wait = untilDue + TimeSpan.FromMilliseconds(1);
+                    }
+
+                    await Task.WhenAny(changed, Task.Delay(wait, time, cancellationToken));
                     cancellationToken.ThrowIfCancellationRequested();
                     continue;
                 }
 
-                var (sequence, messages, publish) = inFlight.Dequeue();
+                var (messages, resend, publish) = inFlight.Dequeue();
+                if (!resend)
+                {
+                    inFlightNew -= messages.Count;
+                }
+
                 try
                 {
                     await publish;
                 }
                 catch (BrokerRefusedException refused) when (refused.IsPermanent)
                 {
-                    Interlocked.Add(ref _refused, messages);
-                    LogRefused(sequence, messages, refused.Message);
+                    Interlocked.Add(ref _refused, messages.Count);
+                    LogRefused(messages[^1].Sequence, messages.Count, refused.Message);
+                    foreach (var m in messages)
+                    {
+                        if (m.Kind == Topics.DeliveryKind)
+                        {
+                            // A refused report about a refusal would be refused again, for ever: settle it quietly.
+                            outbox.Confirm(m.Sequence, m.Sequence);
+                        }
+                        else
+                        {
+                            outbox.Drop(m.Sequence, m.Sequence, DeliveryDropReasons.BrokerRefused);
+                        }
+                    }
+
+                    continue;
                 }
 
-                outbox.Acknowledge(sequence);
-                Interlocked.Add(ref _published, messages);
+                if (cloud)
+                {
+                    outbox.MarkPublished(messages.Select(m => m.Sequence));
+                }
+                else
+                {
+                    outbox.Acknowledge(messages[^1].Sequence);
+                }
+
+                Interlocked.Add(ref _published, messages.Count);
             }
         }
         finally
         {
-            // Publishes still in flight are abandoned; they are sent again after the rewind.
+            // Publishes still in flight are abandoned; they are sent again after the rewind (or when they time out).
             foreach (var (_, _, publish) in inFlight)
             {
                 _ = publish.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
         }
     }
+
+    /// <summary>Messages due again, in sending units: runs of detections messages batched as new ones would be.</summary>
+    private List<List<OutboxMessage>> Group(List<OutboxMessage> due)
+    {
+        var units = new List<List<OutboxMessage>>();
+        var bytes = 0;
+        foreach (var message in due)
+        {
+            var frame = message.Kind == Topics.DetectionsKind;
+            if (options.Batching.Enabled && frame && units.Count > 0 && units[^1][^1].Kind == Topics.DetectionsKind
+                && units[^1].Count < options.Batching.MaxFrames && bytes + EncodedFrameBytes(message) <= ProtocolLimits.MaxDetectionsBatchPayloadBytes)
+            {
+                units[^1].Add(message);
+                bytes += EncodedFrameBytes(message);
+                continue;
+            }
+
+            units.Add([message]);
+            bytes = frame ? EncodedFrameBytes(message) : 0;
+        }
+
+        return units;
+    }
+
+    private Task PublishUnit(List<OutboxMessage> unit, CancellationToken cancellationToken) =>
+        unit[0].Kind == Topics.DetectionsKind
+            ? PublishFrames(unit, cancellationToken)
+            : publisher.PublishAsync(TopicFor(unit[0].Kind), unit[0].Payload, cancellationToken);
 
     /// <summary>
     /// Gathers the detections messages that follow <paramref name="first"/> in the outbox into one batch: up to
@@ -192,6 +278,7 @@ public sealed partial class OutboxPublisher(
         Topics.HardFramesKind => Topics.HardFrames(options.DeviceId),
         Topics.TelemetryKind => Topics.Telemetry(options.DeviceId),
         Topics.AckKind => Topics.Ack(options.DeviceId),
+        Topics.DeliveryKind => Topics.Delivery(options.DeviceId),
         _ => throw new InvalidDataException($"The outbox holds a message of unknown kind '{kind}'."),
     };
 

@@ -25,7 +25,8 @@ public sealed class TelemetryOptions
 
 /// <summary>
 /// Every interval, queues a TelemetryReported message: frames/s, p50/p95 per pipeline stage, CPU and RSS, temperature
-/// and throttling (null where the device has none), outbox depth and evictions, drops and the active model.
+/// and throttling (null where the device has none), outbox depth, unconfirmed messages and evictions, drops and the
+/// active model.
 /// </summary>
 public sealed class TelemetryReporter(
     EdgeAgentOptions options,
@@ -64,6 +65,7 @@ public sealed class TelemetryReporter(
             RssMb = DeviceHealth.ResidentMegabytes(),
             OutboxDepth = (ulong)Math.Max(0, outbox.Depth),
             OutboxEvicted = (ulong)outbox.Evicted,
+            OutboxUnconfirmed = (ulong)outbox.Unconfirmed,
             FramesDropped = (ulong)timings.Dropped,
             SourceFailures = (ulong)timings.SourceFailures,
             SourceError = Truncate(timings.SourceError ?? "", 512),

@@ -44,6 +44,15 @@ public sealed class AgentProcess : IDisposable
         }
     }
 
+    /// <summary>The last 30 lines the agent wrote, for assertion messages.</summary>
+    public string Tail()
+    {
+        lock (_output)
+        {
+            return string.Join(Environment.NewLine, _output.TakeLast(30));
+        }
+    }
+
     public bool HasExited => _process.HasExited;
 
     public int ExitCode => _process.ExitCode;

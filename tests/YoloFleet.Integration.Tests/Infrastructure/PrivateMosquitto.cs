@@ -26,6 +26,28 @@ public sealed class PrivateMosquitto : IAsyncLifetime
         Directory.Delete(_stateDirectory, recursive: true);
     }
 
+    /// <summary>
+    /// Stops the broker (SIGTERM) and starts it again on the same port. Its configuration has persistence off, so every
+    /// session and every queued message is gone, as when an operator restarts the test broker.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        await RunServicesAsync("stop");
+        await RunServicesAsync("start");
+    }
+
+    /// <summary>SIGKILL: no clean shutdown, nothing saved. Start it again with <see cref="StartAsync"/>.</summary>
+    public async Task KillAsync()
+    {
+        var pidFile = Path.Combine(_stateDirectory, "mosquitto", "mosquitto.pid");
+        var pid = int.Parse((await File.ReadAllTextAsync(pidFile)).Trim(), CultureInfo.InvariantCulture);
+        using var process = Process.GetProcessById(pid);
+        process.Kill();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    public Task StartAsync() => RunServicesAsync("start");
+
     private async Task RunServicesAsync(string action)
     {
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };

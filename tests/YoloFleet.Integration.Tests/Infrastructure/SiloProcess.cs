@@ -15,9 +15,11 @@ public sealed class SiloProcess : IAsyncDisposable
 
     /// <summary>The operator API key this silo accepts (/api needs one; docs/security.md).</summary>
     private static readonly (string Key, string Hash) ApiKey = YoloFleet.Cloud.Security.ApiKeys.Mint();
+    private readonly List<string> _output = [];
     private Process? _process;
 
-    public SiloProcess(string database, (string Host, int Port) broker, string redis, string clusterId, string clientIdPrefix)
+    public SiloProcess(
+        string database, (string Host, int Port) broker, string redis, string clusterId, string clientIdPrefix, IEnumerable<KeyValuePair<string, string>>? settings = null)
     {
         _httpPort = LoopbackPorts.GetFree();
         SiloPort = LoopbackPorts.GetFree();
@@ -38,6 +40,7 @@ public sealed class SiloProcess : IAsyncDisposable
             $"--Cloud:Silo:SiloPort={SiloPort}",
             $"--Cloud:Silo:GatewayPort={LoopbackPorts.GetFree()}",
             $"--Cloud:Api:KeyHashes:0={ApiKey.Hash}",
+            .. (settings ?? []).Select(kv => $"--{kv.Key}={kv.Value}"),
         ];
         _http.DefaultRequestHeaders.Authorization = new("Bearer", ApiKey.Key);
     }
@@ -54,8 +57,8 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         _process = Process.Start(start) ?? throw new InvalidOperationException("could not start yolofleet-silo");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         for (var i = 0; i < 600; i++)
@@ -79,7 +82,7 @@ public sealed class SiloProcess : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new TimeoutException("yolofleet-silo did not become healthy within 60 s");
+        throw new TimeoutException("yolofleet-silo did not become healthy within 60 s; its last output:" + Environment.NewLine + Tail());
     }
 
     public async Task<IngestStats?> StatsAsync()
@@ -89,6 +92,29 @@ public sealed class SiloProcess : IAsyncDisposable
             return await _http.GetFromJsonAsync<IngestStats>(Url("/api/ingest/stats"));
         }
         catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The last lines the silo wrote (over its restarts), for assertion messages.</summary>
+    public string Tail()
+    {
+        lock (_output)
+        {
+            return string.Join(Environment.NewLine, _output.TakeLast(40));
+        }
+    }
+
+    /// <summary>GET an API path as JSON (the operator's view); null when the silo does not answer.</summary>
+    public async Task<T?> GetAsync<T>(string path)
+        where T : class
+    {
+        try
+        {
+            return await _http.GetFromJsonAsync<T>(Url(path));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
             return null;
         }
@@ -130,6 +156,23 @@ public sealed class SiloProcess : IAsyncDisposable
         await StopAsync();
         _process?.Dispose();
         _http.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Add(line);
+            if (_output.Count > 400)
+            {
+                _output.RemoveRange(0, 200);
+            }
+        }
     }
 
     private string Url(string path) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_httpPort}{path}");
