@@ -13,6 +13,7 @@ public static class ProtocolLimits
     public const int MaxTelemetryPayloadBytes = 16 * 1024;
     public const int MaxAckPayloadBytes = 8 * 1024;
     public const int MaxDeliveryPayloadBytes = 16 * 1024;
+    public const int MaxShadowPayloadBytes = 4 * 1024;
 
     /// <summary>Downstream: a retained model assignment (its variants' signed manifests included).</summary>
     public const int MaxModelAssignedPayloadBytes = 64 * 1024;
@@ -53,6 +54,7 @@ public static class ProtocolLimits
         Topics.TelemetryKind => MaxTelemetryPayloadBytes,
         Topics.AckKind => MaxAckPayloadBytes,
         Topics.DeliveryKind => MaxDeliveryPayloadBytes,
+        Topics.ShadowKind => MaxShadowPayloadBytes,
         _ => 0,
     };
 }

@@ -31,8 +31,11 @@ public static class Topics
     /// <summary>Device → cloud: sequence numbers the device will never deliver, and why (<c>DeliveryReported</c>).</summary>
     public const string DeliveryKind = "delivery";
 
+    /// <summary>Device → cloud: a window of a candidate model running in shadow (<c>ShadowReported</c>).</summary>
+    public const string ShadowKind = "shadow";
+
     /// <summary>The kinds a device sends and the cloud ingests (device → cloud); the retained status is apart.</summary>
-    public static readonly IReadOnlyList<string> UpstreamKinds = [DetectionsKind, DetectionsBatchKind, HardFramesKind, TelemetryKind, AckKind, DeliveryKind];
+    public static readonly IReadOnlyList<string> UpstreamKinds = [DetectionsKind, DetectionsBatchKind, HardFramesKind, TelemetryKind, AckKind, DeliveryKind, ShadowKind];
 
     /// <summary>The kinds the cloud sends a device (cloud → device): the only topics a device subscribes to.</summary>
     public static readonly IReadOnlyList<string> DownstreamKinds = [ModelKind, CommitsKind];
@@ -52,6 +55,8 @@ public static class Topics
     public static string Commits(string deviceId) => DeviceTopic(deviceId, CommitsKind);
 
     public static string Delivery(string deviceId) => DeviceTopic(deviceId, DeliveryKind);
+
+    public static string Shadow(string deviceId) => DeviceTopic(deviceId, ShadowKind);
 
     /// <summary>Retained "online"/"offline"; the device's will message sets "offline".</summary>
     public static string Status(string deviceId) => DeviceTopic(deviceId, StatusKind);

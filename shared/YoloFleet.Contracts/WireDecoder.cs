@@ -118,7 +118,9 @@ public static class WireDecoder
 
         rejection = CheckEnvelope(parsed.Envelope, topicDeviceId)
             ?? CheckText(parsed.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
-            ?? CheckDetections(parsed.Detections);
+            ?? CheckDetections(parsed.Detections)
+            ?? CheckSha256(parsed.ModelSha256, "model_sha256")
+            ?? CheckShadow(parsed);
         if (rejection is null && !IsJpeg(parsed.Jpeg.Span))
         {
             rejection = new(RejectReason.Malformed, "jpeg does not start with a JPEG SOI marker");
@@ -131,6 +133,20 @@ public static class WireDecoder
 
         message = parsed;
         return true;
+    }
+
+    /// <summary>A hard frame's shadow half: boxes, hash and version all present together, or none of them.</summary>
+    private static Rejection? CheckShadow(HardFrameUploaded frame)
+    {
+        var any = frame.ShadowDetections.Count > 0 || frame.ShadowModelSha256.Length > 0 || frame.ShadowModelVersion.Length > 0;
+        if (any && frame.ShadowModelSha256.Length == 0)
+        {
+            return new(RejectReason.OutOfRange, "shadow_detections or shadow_model_version without shadow_model_sha256");
+        }
+
+        return CheckSha256(frame.ShadowModelSha256, "shadow_model_sha256")
+            ?? CheckText(frame.ShadowModelVersion, "shadow_model_version", ProtocolLimits.MaxModelVersionLength)
+            ?? CheckDetections(frame.ShadowDetections);
     }
 
     public static bool TryDecodeTelemetry(

@@ -110,6 +110,36 @@ public sealed class WireDecoderTests
     }
 
     [Fact]
+    public void A_hard_frames_shadow_half_is_all_there_or_refused()
+    {
+        HardFrameUploaded Frame() => new()
+        {
+            Envelope = Valid().Envelope,
+            Jpeg = ByteString.CopyFrom([0xFF, 0xD8, 0xFF, 0xE0, 0x00]),
+            ModelSha256 = new string('a', 64),
+            ShadowModelSha256 = new string('b', 64),
+            ShadowModelVersion = "candidate@2",
+            ShadowDetections = { new Detection { ClassId = 1, Score = 0.5f, X1 = 1, Y1 = 1, X2 = 5, Y2 = 5 } },
+        };
+        Assert.True(WireDecoder.TryDecodeHardFrame("pi-1", Bytes(Frame()), out var decoded, out _));
+        Assert.Single(decoded.ShadowDetections);
+
+        var noHash = Frame();
+        noHash.ShadowModelSha256 = "";
+        var badHash = Frame();
+        badHash.ShadowModelSha256 = "not-hex";
+        var badBox = Frame();
+        badBox.ShadowDetections[0].Score = 2;
+        var badEdgeHash = Frame();
+        badEdgeHash.ModelSha256 = new string('z', 64);
+        foreach (var bad in new[] { noHash, badHash, badBox, badEdgeHash })
+        {
+            Assert.False(WireDecoder.TryDecodeHardFrame("pi-1", Bytes(bad), out _, out var rejection));
+            Assert.Equal(RejectReason.OutOfRange, rejection!.Reason);
+        }
+    }
+
+    [Fact]
     public void A_batch_decodes_and_each_frame_gets_the_lone_message_checks()
     {
         var second = Valid();

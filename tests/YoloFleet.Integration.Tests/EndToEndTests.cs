@@ -24,28 +24,50 @@ public sealed class EndToEndTests : IClassFixture<PostgresDatabase>
         await RunAndVerifyAsync(fleet, "e2e-embedded");
     }
 
+    // A mosquitto of the test's own: every share group gets every device's messages, so on the shared broker the silo
+    // would also see other tests' devices (unregistered here) and count them as refused.
     [Fact]
     public async Task Ten_frames_reach_postgres_exactly_once_through_mosquitto()
     {
-        await TestServices.RequireMosquittoAsync();
-        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto);
-        await RunAndVerifyAsync(fleet, "e2e-mosquitto-" + Guid.NewGuid().ToString("N")[..6]);
+        var broker = new PrivateMosquitto();
+        await broker.InitializeAsync();
+        try
+        {
+            await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, broker.Endpoint);
+            await RunAndVerifyAsync(fleet, "e2e-mosquitto-" + Guid.NewGuid().ToString("N")[..6]);
+        }
+        finally
+        {
+            await broker.DisposeAsync();
+        }
     }
 
     [Fact]
     public async Task A_stopped_silo_leaves_the_shared_subscription_so_the_next_one_gets_every_message()
     {
-        await TestServices.RequireMosquittoAsync();
+        var broker = new PrivateMosquitto();
+        await broker.InitializeAsync();
+        try
+        {
+            await RunAfterACleanExitAsync(broker.Endpoint);
+        }
+        finally
+        {
+            await broker.DisposeAsync();
+        }
+    }
 
+    private async Task RunAfterACleanExitAsync((string Host, int Port) mosquitto)
+    {
         // Both silos join the same share group. Without a clean exit, the first one's persistent session would stay in
         // the group and hoard every other message.
         var group = "share-" + Guid.NewGuid().ToString("N")[..8];
-        await using (await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, clusterId: group))
+        await using (await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None, mosquitto, clusterId: group))
         {
         }
 
         await using var fleet = await LocalFleet.StartCloudAsync(
-            _database.ConnectionString, CancellationToken.None, TestServices.Mosquitto, clusterId: group);
+            _database.ConnectionString, CancellationToken.None, mosquitto, clusterId: group);
         await RunAndVerifyAsync(fleet, "e2e-share-" + Guid.NewGuid().ToString("N")[..6]);
     }
 

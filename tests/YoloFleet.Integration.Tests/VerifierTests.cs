@@ -90,6 +90,69 @@ public sealed class VerifierTests : IClassFixture<PostgresDatabase>
     }
 
     [Fact]
+    public async Task A_shadow_disagreement_frame_is_judged_twice_one_verdict_per_model_with_its_hash()
+    {
+        await using var fleet = await LocalFleet.StartCloudAsync(
+            _database.ConnectionString,
+            CancellationToken.None,
+            extraSettings: [new("Cloud:Verifier:ModelPath", SharedData.YoloxNano416), new("Cloud:Verifier:Workers", "1")]);
+        var device = "shadow-v-" + Guid.NewGuid().ToString("N")[..6];
+        await fleet.RegisterDeviceAsync(device, CancellationToken.None);
+
+        // The live model's boxes are FP32's own (all match); the candidate's are those minus half (a regression).
+        using var detector = Detector.Open(SharedData.YoloxNano416);
+        var (imagePath, reference) = Directory.GetFiles(SharedData.Coco128Images, "*.jpg").Order()
+            .Select(path =>
+            {
+                using var image = ImageFile.Read(path);
+                return (Path: path, Boxes: detector.Detect(image));
+            })
+            .First(x => x.Boxes.Length >= 4);
+        var (activeSha, candidateSha) = (new string('a', 64), new string('c', 64));
+        var message = new HardFrameUploaded
+        {
+            Envelope = new Envelope { SchemaVersion = SchemaVersions.Current, DeviceId = device, Sequence = 2, SentAtUnixMs = 1_700_000_000_000 },
+            DetectionsSequence = 1,
+            CapturedAtUnixMs = 1_700_000_000_000,
+            ModelVersion = "active@1",
+            ModelSha256 = activeSha,
+            Jpeg = ByteString.CopyFrom(await File.ReadAllBytesAsync(imagePath)),
+            Reason = "shadow-disagreement",
+            ShadowModelSha256 = candidateSha,
+            ShadowModelVersion = "candidate@2",
+        };
+        var kept = reference.Length / 2;
+        message.Detections.AddRange(reference.Select(Wire));
+        message.ShadowDetections.AddRange(reference.Take(kept).Select(Wire));
+
+        await using var client = new MqttTestClient(fleet.BrokerHost, fleet.BrokerPort);
+        await client.ConnectAsync();
+        await client.PublishAsync(Topics.HardFrames(device), message.ToByteArray());
+
+        var rows = await Poll.UntilAsync(
+            () => _database.QueryAsync(
+                $"SELECT role, model_sha256, model_version, edge_boxes, reference_boxes, matched FROM verifications WHERE device_id = '{device}' ORDER BY role",
+                r => (Role: r.GetString(0), Sha: r.GetString(1), Version: r.GetString(2), Edge: r.GetInt32(3), Reference: r.GetInt32(4), Matched: r.GetInt32(5))),
+            r => r.Count >= 2,
+            TimeSpan.FromSeconds(60));
+        var n = reference.Length;
+        Assert.Equal(("edge", activeSha, "active@1", n, n, n), rows[0]);
+        Assert.Equal(("shadow", candidateSha, "candidate@2", kept, n, kept), rows[1]);
+
+        // The frame's columns keep both models; the per-version summary counts the live verdicts only.
+        var frame = Assert.Single(await _database.QueryAsync(
+            $"SELECT model_sha256, shadow_model_sha256, jsonb_array_length(shadow_detections) FROM hard_frames WHERE device_id = '{device}'",
+            r => (r.GetString(0), r.GetString(1), r.GetInt32(2))));
+        Assert.Equal((activeSha, candidateSha, kept), frame);
+        var summary = await fleet.CloudServices.GetRequiredService<VerificationWriter>().SummarizeAsync();
+        Assert.Contains(summary, s => s.ModelVersion == "active@1");
+        Assert.DoesNotContain(summary, s => s.ModelVersion == "candidate@2");
+
+        static WireDetection Wire(YoloFleet.Inference.Detection d) =>
+            new() { ClassId = (uint)d.ClassId, Score = d.Score, X1 = d.X1, Y1 = d.Y1, X2 = d.X2, Y2 = d.Y2 };
+    }
+
+    [Fact]
     public async Task A_full_queue_drops_and_counts_without_blocking_ingest()
     {
         // No model: the verifier is off and the queue takes nothing. With a model and capacity 1, the second frame waiting

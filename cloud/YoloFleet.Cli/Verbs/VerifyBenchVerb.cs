@@ -94,7 +94,7 @@ internal static class VerifyBenchVerb
                 {
                     while (queue.TryDequeue(out var frame))
                     {
-                        var verdict = v.Verify(frame)!;
+                        var verdict = v.Verify(frame)![0];
                         Interlocked.Add(ref matched, verdict.Matched);
                         Interlocked.Add(ref reference, verdict.ReferenceBoxes);
                     }

@@ -26,6 +26,16 @@ public sealed class HardFrameRecord
 
     /// <summary>The edge's boxes as a JSON array of {c,s,x1,y1,x2,y2} (jsonb).</summary>
     public required string EdgeDetectionsJson { get; set; }
+
+    /// <summary>The SHA-256 of the model that produced the edge's boxes; "" from agents that do not say.</summary>
+    public string ModelSha256 { get; set; } = "";
+
+    /// <summary>A candidate running in shadow on this frame: its SHA-256 ("" for none), version and boxes (jsonb, null for none).</summary>
+    public string ShadowModelSha256 { get; set; } = "";
+
+    public string ShadowModelVersion { get; set; } = "";
+
+    public string? ShadowDetectionsJson { get; set; }
 }
 
 /// <summary>
@@ -34,9 +44,21 @@ public sealed class HardFrameRecord
 /// </summary>
 public sealed class VerificationRecord
 {
+    /// <summary>The boxes of the model that ran the frame live.</summary>
+    public const string EdgeRole = "edge";
+
+    /// <summary>The boxes of a candidate that ran the same frame in shadow.</summary>
+    public const string ShadowRole = "shadow";
+
     public required string DeviceId { get; set; }
 
     public long Sequence { get; set; }
+
+    /// <summary>Whose boxes are judged: <see cref="EdgeRole"/> or <see cref="ShadowRole"/>. One verdict per frame and role.</summary>
+    public string Role { get; set; } = EdgeRole;
+
+    /// <summary>The SHA-256 of the model whose boxes are judged; "" when the device did not say.</summary>
+    public string ModelSha256 { get; set; } = "";
 
     /// <summary>The edge model that produced the boxes being judged.</summary>
     public required string ModelVersion { get; set; }

@@ -19,6 +19,10 @@ internal sealed class HardFrameRecordConfiguration : IEntityTypeConfiguration<Ha
         builder.Property(h => h.Reason).HasColumnName("reason").HasMaxLength(32);
         builder.Property(h => h.Jpeg).HasColumnName("jpeg");
         builder.Property(h => h.EdgeDetectionsJson).HasColumnName("edge_detections").HasColumnType("jsonb");
+        builder.Property(h => h.ModelSha256).HasColumnName("model_sha256").HasMaxLength(64).HasDefaultValue("");
+        builder.Property(h => h.ShadowModelSha256).HasColumnName("shadow_model_sha256").HasMaxLength(64).HasDefaultValue("");
+        builder.Property(h => h.ShadowModelVersion).HasColumnName("shadow_model_version").HasMaxLength(128).HasDefaultValue("");
+        builder.Property(h => h.ShadowDetectionsJson).HasColumnName("shadow_detections").HasColumnType("jsonb");
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(h => h.DeviceId);
         builder.HasIndex(h => h.ReceivedAt).HasDatabaseName("ix_hard_frames_received_at");
     }
@@ -28,8 +32,10 @@ internal sealed class VerificationRecordConfiguration : IEntityTypeConfiguration
 {
     public void Configure(EntityTypeBuilder<VerificationRecord> builder)
     {
-        builder.ToTable("verifications");
-        builder.HasKey(v => new { v.DeviceId, v.Sequence });
+        builder.ToTable("verifications", t => t.HasCheckConstraint("ck_verifications_role", "role IN ('edge', 'shadow')"));
+        builder.HasKey(v => new { v.DeviceId, v.Sequence, v.Role });
+        builder.Property(v => v.Role).HasColumnName("role").HasMaxLength(8).HasDefaultValue(VerificationRecord.EdgeRole);
+        builder.Property(v => v.ModelSha256).HasColumnName("model_sha256").HasMaxLength(64).HasDefaultValue("");
         builder.Property(v => v.DeviceId).HasColumnName("device_id").HasMaxLength(64);
         builder.Property(v => v.Sequence).HasColumnName("sequence");
         builder.Property(v => v.ModelVersion).HasColumnName("model_version").HasMaxLength(128);
@@ -49,7 +55,10 @@ internal sealed class VerificationRecordConfiguration : IEntityTypeConfiguration
         builder.Property(v => v.VerifyMs).HasColumnName("verify_ms");
 
         // A verdict lives and dies with its hard frame.
-        builder.HasOne<HardFrameRecord>().WithOne().HasForeignKey<VerificationRecord>(v => new { v.DeviceId, v.Sequence }).OnDelete(DeleteBehavior.Cascade);
+        builder.HasOne<HardFrameRecord>().WithMany().HasForeignKey(v => new { v.DeviceId, v.Sequence }).OnDelete(DeleteBehavior.Cascade);
+
+        // The rollout's agreement gate reads verdicts per model and time.
+        builder.HasIndex(v => new { v.ModelSha256, v.VerifiedAt }).HasDatabaseName("ix_verifications_model_sha256_verified_at");
         builder.HasIndex(v => new { v.ModelVersion, v.VerifiedAt }).HasDatabaseName("ix_verifications_model_version_verified_at");
         builder.HasIndex(v => v.VerifiedAt).HasDatabaseName("ix_verifications_verified_at");
     }

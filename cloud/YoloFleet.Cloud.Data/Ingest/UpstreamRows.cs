@@ -10,7 +10,11 @@ public sealed record HardFrameRow(
     string ModelVersion,
     string Reason,
     ReadOnlyMemory<byte> Jpeg,
-    DetectionRow[] EdgeDetections);
+    DetectionRow[] EdgeDetections,
+    string ModelSha256 = "",
+    string ShadowModelSha256 = "",
+    string ShadowModelVersion = "",
+    DetectionRow[]? ShadowDetections = null);
 
 /// <summary>One stage's latency in a telemetry report.</summary>
 public sealed record StageLatencyRow(string Stage, float P50Ms, float P95Ms);

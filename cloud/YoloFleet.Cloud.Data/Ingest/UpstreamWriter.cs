@@ -15,8 +15,9 @@ public sealed class UpstreamWriter(NpgsqlDataSource dataSource)
     public async Task<bool> InsertHardFrameAsync(HardFrameRow row, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
-            INSERT INTO hard_frames (device_id, sequence, detections_sequence, captured_at, received_at, model_version, reason, jpeg, edge_detections)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            INSERT INTO hard_frames (device_id, sequence, detections_sequence, captured_at, received_at, model_version, reason, jpeg, edge_detections,
+                                     model_sha256, shadow_model_sha256, shadow_model_version, shadow_detections)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (device_id, sequence) DO NOTHING
             """);
         command.Parameters.AddWithValue(row.DeviceId);
@@ -28,6 +29,14 @@ public sealed class UpstreamWriter(NpgsqlDataSource dataSource)
         command.Parameters.AddWithValue(row.Reason);
         command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = row.Jpeg });
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = DetectionsJson(row.EdgeDetections) });
+        command.Parameters.AddWithValue(row.ModelSha256);
+        command.Parameters.AddWithValue(row.ShadowModelSha256);
+        command.Parameters.AddWithValue(row.ShadowModelVersion);
+        command.Parameters.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+            Value = row.ShadowModelSha256.Length == 0 ? DBNull.Value : DetectionsJson(row.ShadowDetections ?? []),
+        });
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 

@@ -282,6 +282,14 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("bytea")
                         .HasColumnName("jpeg");
 
+                    b.Property<string>("ModelSha256")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasDefaultValue("")
+                        .HasColumnName("model_sha256");
+
                     b.Property<string>("ModelVersion")
                         .IsRequired()
                         .HasMaxLength(128)
@@ -297,6 +305,26 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.Property<DateTimeOffset>("ReceivedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("received_at");
+
+                    b.Property<string>("ShadowDetectionsJson")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("shadow_detections");
+
+                    b.Property<string>("ShadowModelSha256")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasDefaultValue("")
+                        .HasColumnName("shadow_model_sha256");
+
+                    b.Property<string>("ShadowModelVersion")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasDefaultValue("")
+                        .HasColumnName("shadow_model_version");
 
                     b.HasKey("DeviceId", "Sequence");
 
@@ -979,6 +1007,13 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("sequence");
 
+                    b.Property<string>("Role")
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasDefaultValue("edge")
+                        .HasColumnName("role");
+
                     b.PrimitiveCollection<int[]>("CalibrationCount")
                         .IsRequired()
                         .HasColumnType("integer[]")
@@ -1015,6 +1050,14 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("integer[]")
                         .HasColumnName("missed_classes");
 
+                    b.Property<string>("ModelSha256")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasDefaultValue("")
+                        .HasColumnName("model_sha256");
+
                     b.Property<string>("ModelVersion")
                         .IsRequired()
                         .HasMaxLength(128)
@@ -1047,15 +1090,21 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("real")
                         .HasColumnName("verify_ms");
 
-                    b.HasKey("DeviceId", "Sequence");
+                    b.HasKey("DeviceId", "Sequence", "Role");
 
                     b.HasIndex("VerifiedAt")
                         .HasDatabaseName("ix_verifications_verified_at");
 
+                    b.HasIndex("ModelSha256", "VerifiedAt")
+                        .HasDatabaseName("ix_verifications_model_sha256_verified_at");
+
                     b.HasIndex("ModelVersion", "VerifiedAt")
                         .HasDatabaseName("ix_verifications_model_version_verified_at");
 
-                    b.ToTable("verifications", (string)null);
+                    b.ToTable("verifications", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_verifications_role", "role IN ('edge', 'shadow')");
+                        });
                 });
 
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DeliveryDropRecord", b =>
@@ -1169,8 +1218,8 @@ namespace YoloFleet.Cloud.Data.Migrations
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.VerificationRecord", b =>
                 {
                     b.HasOne("YoloFleet.Cloud.Data.Entities.HardFrameRecord", null)
-                        .WithOne()
-                        .HasForeignKey("YoloFleet.Cloud.Data.Entities.VerificationRecord", "DeviceId", "Sequence")
+                        .WithMany()
+                        .HasForeignKey("DeviceId", "Sequence")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -32,9 +32,9 @@ public sealed class VerificationWriter(NpgsqlDataSource dataSource)
         await using var command = dataSource.CreateCommand("""
             INSERT INTO verifications (device_id, sequence, model_version, verifier_model, captured_at, verified_at, edge_boxes,
                                        reference_boxes, matched, precision, recall, mean_iou, missed_classes, calibration_count,
-                                       calibration_edge_sum, calibration_reference_sum, verify_ms)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-            ON CONFLICT (device_id, sequence) DO NOTHING
+                                       calibration_edge_sum, calibration_reference_sum, verify_ms, role, model_sha256)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+            ON CONFLICT (device_id, sequence, role) DO NOTHING
             """);
         var p = command.Parameters;
         p.AddWithValue(v.DeviceId);
@@ -54,17 +54,22 @@ public sealed class VerificationWriter(NpgsqlDataSource dataSource)
         p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Real, Value = v.CalibrationEdgeSum });
         p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Real, Value = v.CalibrationReferenceSum });
         p.AddWithValue(v.VerifyMs);
+        p.AddWithValue(v.Role);
+        p.AddWithValue(v.ModelSha256);
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
-    /// <summary>One summary per (edge model version, verifier model), optionally only verdicts since a time.</summary>
+    /// <summary>
+    /// One summary per (edge model version, verifier model) over the live models' verdicts (role edge: shadow verdicts come
+    /// from frames picked because the two models disagreed, which would skew them), optionally only verdicts since a time.
+    /// </summary>
     public async Task<IReadOnlyList<VerificationSummary>> SummarizeAsync(DateTimeOffset? since = null, CancellationToken cancellationToken = default)
     {
         var from = (since ?? DateTimeOffset.UnixEpoch).UtcDateTime;
         var totals = new List<(string Model, string Verifier, long Frames, long Edge, long Reference, long Matched, double P, double R)>();
         await using (var command = dataSource.CreateCommand("""
             SELECT model_version, verifier_model, count(*), sum(edge_boxes), sum(reference_boxes), sum(matched), avg(precision), avg(recall)
-            FROM verifications WHERE verified_at >= $1 GROUP BY model_version, verifier_model ORDER BY model_version, verifier_model
+            FROM verifications WHERE verified_at >= $1 AND role = 'edge' GROUP BY model_version, verifier_model ORDER BY model_version, verifier_model
             """))
         {
             command.Parameters.AddWithValue(from);
@@ -80,7 +85,7 @@ public sealed class VerificationWriter(NpgsqlDataSource dataSource)
         await using (var command = dataSource.CreateCommand("""
             SELECT model_version, verifier_model, b.ord, sum(b.n), sum(b.e), sum(b.r)
             FROM verifications, unnest(calibration_count, calibration_edge_sum, calibration_reference_sum) WITH ORDINALITY AS b(n, e, r, ord)
-            WHERE verified_at >= $1 GROUP BY model_version, verifier_model, b.ord ORDER BY b.ord
+            WHERE verified_at >= $1 AND role = 'edge' GROUP BY model_version, verifier_model, b.ord ORDER BY b.ord
             """))
         {
             command.Parameters.AddWithValue(from);
@@ -105,7 +110,7 @@ public sealed class VerificationWriter(NpgsqlDataSource dataSource)
         var missed = new Dictionary<(string, string), Dictionary<int, long>>();
         await using (var command = dataSource.CreateCommand("""
             SELECT model_version, verifier_model, c, count(*) FROM verifications, unnest(missed_classes) AS c
-            WHERE verified_at >= $1 GROUP BY model_version, verifier_model, c
+            WHERE verified_at >= $1 AND role = 'edge' GROUP BY model_version, verifier_model, c
             """))
         {
             command.Parameters.AddWithValue(from);

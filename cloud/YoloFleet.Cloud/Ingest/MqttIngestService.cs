@@ -400,13 +400,7 @@ public sealed partial class MqttIngestService(
 
     internal static FrameRow ToRow(DetectionsPublished message, DateTimeOffset receivedAt)
     {
-        var boxes = new DetectionRow[message.Detections.Count];
-        for (var i = 0; i < boxes.Length; i++)
-        {
-            var d = message.Detections[i];
-            boxes[i] = new DetectionRow((short)d.ClassId, d.Score, d.X1, d.Y1, d.X2, d.Y2);
-        }
-
+        var boxes = ToRows(message.Detections);
         return new FrameRow(
             message.Envelope.DeviceId,
             (long)message.Envelope.Sequence,
@@ -422,26 +416,32 @@ public sealed partial class MqttIngestService(
             message.ModelSha256.ToLowerInvariant());
     }
 
-    internal static HardFrameRow ToHardFrameRow(HardFrameUploaded message, DateTimeOffset receivedAt)
+    internal static HardFrameRow ToHardFrameRow(HardFrameUploaded message, DateTimeOffset receivedAt) => new(
+        message.Envelope.DeviceId,
+        (long)message.Envelope.Sequence,
+        (long)message.DetectionsSequence,
+        DateTimeOffset.FromUnixTimeMilliseconds(message.CapturedAtUnixMs),
+        receivedAt,
+        message.ModelVersion,
+        // Free text from the device; the column is bounded, and a row that can never commit would never be acknowledged.
+        Bounded(message.Reason, 32),
+        message.Jpeg.Memory,
+        ToRows(message.Detections),
+        message.ModelSha256.ToLowerInvariant(),
+        message.ShadowModelSha256.ToLowerInvariant(),
+        message.ShadowModelVersion,
+        ToRows(message.ShadowDetections));
+
+    private static DetectionRow[] ToRows(IReadOnlyList<YoloFleet.Contracts.Wire.Detection> detections)
     {
-        var boxes = new DetectionRow[message.Detections.Count];
-        for (var i = 0; i < boxes.Length; i++)
+        var rows = new DetectionRow[detections.Count];
+        for (var i = 0; i < rows.Length; i++)
         {
-            var d = message.Detections[i];
-            boxes[i] = new DetectionRow((short)d.ClassId, d.Score, d.X1, d.Y1, d.X2, d.Y2);
+            var d = detections[i];
+            rows[i] = new DetectionRow((short)d.ClassId, d.Score, d.X1, d.Y1, d.X2, d.Y2);
         }
 
-        return new HardFrameRow(
-            message.Envelope.DeviceId,
-            (long)message.Envelope.Sequence,
-            (long)message.DetectionsSequence,
-            DateTimeOffset.FromUnixTimeMilliseconds(message.CapturedAtUnixMs),
-            receivedAt,
-            message.ModelVersion,
-            // Free text from the device; the column is bounded, and a row that can never commit would never be acknowledged.
-            Bounded(message.Reason, 32),
-            message.Jpeg.Memory,
-            boxes);
+        return rows;
     }
 
     internal static TelemetryRow ToTelemetryRow(TelemetryReported message, DateTimeOffset receivedAt)

@@ -18,8 +18,12 @@ public sealed class HardFrameVerifier(Detector detector, TimeProvider time) : ID
 
     public string VerifierModel => detector.Model.Version;
 
-    /// <summary>The verdict for one frame, or null when its JPEG cannot be decoded.</summary>
-    public VerificationRecord? Verify(HardFrameRow frame)
+    /// <summary>
+    /// The verdicts for one frame, or null when its JPEG cannot be decoded: one for the boxes of the model that ran it live
+    /// (role edge), and a second for a candidate's boxes when it ran the frame in shadow (role shadow), both against the
+    /// same FP32 run.
+    /// </summary>
+    public IReadOnlyList<VerificationRecord>? Verify(HardFrameRow frame)
     {
         var started = Stopwatch.GetTimestamp();
         using var image = Cv2.ImDecode(frame.Jpeg.Span, ImreadModes.Color);
@@ -29,10 +33,24 @@ public sealed class HardFrameVerifier(Detector detector, TimeProvider time) : ID
         }
 
         detector.Detect(image, _reference);
-        var edge = new Detection[frame.EdgeDetections.Length];
+        var verdicts = new List<VerificationRecord>(2)
+        {
+            Judge(frame, VerificationRecord.EdgeRole, frame.ModelVersion, frame.ModelSha256, frame.EdgeDetections, started),
+        };
+        if (frame.ShadowModelSha256.Length > 0)
+        {
+            verdicts.Add(Judge(frame, VerificationRecord.ShadowRole, frame.ShadowModelVersion, frame.ShadowModelSha256, frame.ShadowDetections ?? [], started));
+        }
+
+        return verdicts;
+    }
+
+    private VerificationRecord Judge(HardFrameRow frame, string role, string modelVersion, string modelSha256, DetectionRow[] boxes, long started)
+    {
+        var edge = new Detection[boxes.Length];
         for (var i = 0; i < edge.Length; i++)
         {
-            var d = frame.EdgeDetections[i];
+            var d = boxes[i];
             edge[i] = new Detection(d.ClassId, d.Score, d.X1, d.Y1, d.X2, d.Y2);
         }
 
@@ -41,7 +59,9 @@ public sealed class HardFrameVerifier(Detector detector, TimeProvider time) : ID
         {
             DeviceId = frame.DeviceId,
             Sequence = frame.Sequence,
-            ModelVersion = frame.ModelVersion,
+            Role = role,
+            ModelSha256 = modelSha256,
+            ModelVersion = modelVersion,
             VerifierModel = VerifierModel,
             CapturedAt = frame.CapturedAt,
             VerifiedAt = time.GetUtcNow(),

@@ -57,15 +57,19 @@ public sealed partial class VerifierService(
                 try
                 {
                     var started = time.GetTimestamp();
-                    var verdict = verifier.Verify(item.Frame);
-                    if (verdict is null)
+                    var verdicts = verifier.Verify(item.Frame);
+                    if (verdicts is null)
                     {
                         counters.Dropped(VerificationDropReason.UndecodableJpeg);
                         LogUndecodable(item.Frame.DeviceId, item.Frame.Sequence);
                         continue;
                     }
 
-                    await writer.InsertAsync(verdict, stoppingToken);
+                    foreach (var verdict in verdicts)
+                    {
+                        await writer.InsertAsync(verdict, stoppingToken);
+                    }
+
                     counters.Verified(time.GetElapsedTime(started));
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)

@@ -371,6 +371,7 @@ public sealed partial class AgentPipeline(
             DetectionsSequence = detections.Envelope.Sequence,
             CapturedAtUnixMs = detections.CapturedAtUnixMs,
             ModelVersion = detections.ModelVersion,
+            ModelSha256 = detections.ModelSha256,
             Jpeg = ByteString.CopyFrom(jpeg),
             Reason = reason.ToString().ToLowerInvariant(),
         };

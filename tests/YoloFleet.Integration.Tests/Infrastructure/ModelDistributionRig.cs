@@ -108,11 +108,11 @@ public sealed class ModelDistributionRig : IAsyncDisposable
         }
     }
 
-    public List<ModelAssignmentAcknowledged> Acks => Parse(Topics.AckKind, ModelAssignmentAcknowledged.Parser);
+    public List<ModelAssignmentAcknowledged> Acks => Parse(Topics.AckKind, ModelAssignmentAcknowledged.Parser, a => a.Envelope);
 
-    public List<TelemetryReported> Telemetry => Parse(Topics.TelemetryKind, TelemetryReported.Parser);
+    public List<TelemetryReported> Telemetry => Parse(Topics.TelemetryKind, TelemetryReported.Parser, t => t.Envelope);
 
-    public List<DetectionsPublished> Detections => Parse(Topics.DetectionsKind, DetectionsPublished.Parser);
+    public List<DetectionsPublished> Detections => Parse(Topics.DetectionsKind, DetectionsPublished.Parser, d => d.Envelope);
 
     /// <summary>Waits (bounded) for an acknowledgement; fails with what arrived and the agent's output otherwise.</summary>
     public Task<ModelAssignmentAcknowledged> WaitForAckAsync(Func<ModelAssignmentAcknowledged, bool> match, TimeSpan timeout, AgentProcess? agent = null) =>
@@ -155,11 +155,16 @@ public sealed class ModelDistributionRig : IAsyncDisposable
 
     private static string Short(string sha) => sha.Length >= 12 ? sha[..12] : sha;
 
-    private List<T> Parse<T>(string kind, MessageParser<T> parser)
+    /// <summary>
+    /// The messages of one kind, each once: the agent keeps a message until the cloud confirms it and sends it again when
+    /// it does not (this rig plays the cloud and confirms nothing), so the rig de-duplicates by sequence as the cloud does.
+    /// </summary>
+    private List<T> Parse<T>(string kind, MessageParser<T> parser, Func<T, Envelope?> envelope)
         where T : IMessage<T>
     {
         var topic = Topics.DeviceTopic(DeviceId, kind);
-        return [.. Cloud.Received.ToArray().Where(m => m.Topic == topic).Select(m => parser.ParseFrom(new ReadOnlySequence<byte>(m.Payload)))];
+        return [.. Cloud.Received.ToArray().Where(m => m.Topic == topic).Select(m => parser.ParseFrom(new ReadOnlySequence<byte>(m.Payload)))
+            .DistinctBy(m => envelope(m)?.Sequence ?? 0)];
     }
 
     private async Task<T> WaitForAsync<T>(Func<List<T>> read, Func<T, bool> match, TimeSpan timeout, AgentProcess? agent, string what)
