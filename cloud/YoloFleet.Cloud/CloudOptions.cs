@@ -37,16 +37,8 @@ public sealed class CloudOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        // Data annotations do not descend into nested sections by themselves.
-        foreach (var (section, value) in new (string, object)[] { ("Mqtt", Mqtt), ("EmbeddedBroker", EmbeddedBroker), ("Ingest", Ingest), ("Silo", Silo), ("Retention", Retention), ("Verifier", Verifier), ("Delivery", Delivery) })
-        {
-            var results = new List<ValidationResult>();
-            Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
-            foreach (var result in results)
-            {
-                yield return new ValidationResult($"Cloud:{section}: {result.ErrorMessage}", [.. result.MemberNames.Select(m => $"{section}:{m}")]);
-            }
-        }
+        // Every nested section, at any depth (YoloFleet.Contracts.Configuration, shared with the agent).
+        return YoloFleet.Contracts.Configuration.NestedOptionsValidator.ValidateSections(this, Section);
     }
 }
 

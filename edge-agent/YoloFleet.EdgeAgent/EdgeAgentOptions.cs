@@ -74,17 +74,10 @@ public sealed class EdgeAgentOptions : IValidatableObject
             yield return new ValidationResult($"Agent:Source:Video '{Source.Video}' does not exist.", [nameof(Source)]);
         }
 
-        // Data annotations do not descend into nested sections by themselves.
-        foreach (var (section, value) in new (string, object)[]
-                 { ("Broker", Broker), ("Source", Source), ("Pipeline", Pipeline), ("Detection", Detection), ("Outbox", Outbox), ("Batching", Batching), ("Delivery", Delivery), ("HardFrames", HardFrames), ("Telemetry", Telemetry), ("Models", Models) })
+        // Every nested section, at any depth (YoloFleet.Contracts.Configuration, shared with the cloud).
+        foreach (var result in YoloFleet.Contracts.Configuration.NestedOptionsValidator.ValidateSections(this, Section))
         {
-            var results = new List<ValidationResult>();
-            Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
-            foreach (var result in results)
-            {
-                yield return new ValidationResult(
-                    $"Agent:{section}: {result.ErrorMessage}", [.. result.MemberNames.Select(m => $"{section}:{m}")]);
-            }
+            yield return result;
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using MQTTnet;
+using YoloFleet.Contracts.Security;
 
 namespace YoloFleet.Cloud.Security;
 
@@ -39,12 +40,7 @@ public static class SiloBrokerTls
             throw new InvalidOperationException(problem);
         }
 
-        X509Certificate2Collection? ca = null;
-        if (!string.IsNullOrEmpty(tls.CaFile))
-        {
-            ca = [];
-            ca.ImportFromPemFile(tls.CaFile);
-        }
+        var ca = string.IsNullOrEmpty(tls.CaFile) ? null : BrokerCertificateTrust.LoadCa(tls.CaFile);
 
         return builder.WithTlsOptions(o => o
             .UseTls()
@@ -53,33 +49,6 @@ public static class SiloBrokerTls
     }
 
     /// <summary>The broker's certificate must chain to <paramref name="ca"/> (or the system store) and, unless turned off, name the host.</summary>
-    public static bool Validate(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? ca, bool checkServerName)
-    {
-        if (certificate is null)
-        {
-            return false;
-        }
-
-        if (!checkServerName)
-        {
-            errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
-        }
-
-        if (ca is null)
-        {
-            return errors == SslPolicyErrors.None;
-        }
-
-        if ((errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(ca);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var server = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        return chain.Build(server);
-    }
+    public static bool Validate(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? ca, bool checkServerName) =>
+        BrokerCertificateTrust.Validate(certificate, errors, ca, checkServerName);
 }

@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using YoloFleet.Contracts.Security;
 using Microsoft.Extensions.Options;
 
 namespace YoloFleet.EdgeAgent.Identity;
@@ -80,17 +81,7 @@ public static class BrokerIdentity
     }
 
     /// <summary>The CA certificates of a PEM file (a bundle may hold several).</summary>
-    public static X509Certificate2Collection LoadCa(string path)
-    {
-        var collection = new X509Certificate2Collection();
-        collection.ImportFromPemFile(path);
-        if (collection.Count == 0)
-        {
-            throw new CryptographicException("no certificate in the file");
-        }
-
-        return collection;
-    }
+    public static X509Certificate2Collection LoadCa(string path) => BrokerCertificateTrust.LoadCa(path);
 
     /// <summary>The client certificate with its private key (PFX/PKCS#12, or PEM with the key beside it or in the same file).</summary>
     public static X509Certificate2 LoadClientCertificate(BrokerTlsOptions tls)
@@ -115,41 +106,10 @@ public static class BrokerIdentity
         }
     }
 
-    /// <summary>
-    /// Accepts the broker's certificate when it chains to the configured CA (or the system store without one) and, unless
-    /// turned off, names the host.
-    /// </summary>
+    /// <summary>Accepts the broker's certificate: <see cref="BrokerCertificateTrust.Validate"/>, shared with the silo.</summary>
     public static bool ValidateServerCertificate(
-        X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? trustedCa, bool checkServerName)
-    {
-        if (certificate is null)
-        {
-            return false;
-        }
-
-        if (!checkServerName)
-        {
-            errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
-        }
-
-        if (trustedCa is null)
-        {
-            return errors == SslPolicyErrors.None;
-        }
-
-        // The chain errors the platform reported were against the system store; judge the chain against our CA only.
-        if ((errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(trustedCa);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var server = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        return chain.Build(server);
-    }
+        X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection? trustedCa, bool checkServerName) =>
+        BrokerCertificateTrust.Validate(certificate, errors, trustedCa, checkServerName);
 
     private static string? TryLoad(Func<object> load)
     {
