@@ -1,8 +1,8 @@
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using YoloFleet.Contracts.Security;
 using Microsoft.Extensions.Options;
+using YoloFleet.Contracts.Security;
 
 namespace YoloFleet.EdgeAgent.Identity;
 
