@@ -331,11 +331,16 @@ public sealed partial class ModelAssignmentService(
         Finish(entry.AssignmentId, entry.Sha256, ModelAssignmentDecoder.ActiveSlot, ModelStages.RolledBack, ModelReasonCodes.HealthLatency, detail);
     }
 
-    /// <summary>No selection: every variant is fetched, verified and timed here, and the figures go to the cloud.</summary>
+    /// <summary>
+    /// No selection: every variant is fetched, verified and timed here, and the figures go to the cloud. A variant this
+    /// device refuses while another one runs is not a refusal of the assignment (the cloud chooses among the variants
+    /// that ran, and the "benchmarked" report names the others); only when every variant is refused do the refusals go
+    /// to the cloud, each with its reason.
+    /// </summary>
     private async Task<bool> BenchmarkAsync(ModelAssigned assignment, List<VariantCheck> variants, CancellationToken work)
     {
         var benchmarks = new List<VariantBenchmark>();
-        var retry = false;
+        var refusals = new List<(VariantCheck Variant, Refused Refusal)>();
         foreach (var variant in variants)
         {
             var refused = Refusal(variant);
@@ -348,8 +353,8 @@ public sealed partial class ModelAssignmentService(
 
             if (refused is not null)
             {
-                retry |= refused.Stage == ModelStages.Failed;
-                reporter.Report(assignment.AssignmentId, refused.Stage, accepted: false, variant.ClaimedSha256, refused.Code, refused.Detail);
+                LogVariantRefused(assignment.AssignmentId, variant.ClaimedSha256, refused.Stage, refused.Code, refused.Detail);
+                refusals.Add((variant, refused));
                 continue;
             }
 
@@ -361,7 +366,9 @@ public sealed partial class ModelAssignmentService(
             }
             catch (ModelLoadException ex)
             {
-                reporter.Report(assignment.AssignmentId, ModelStages.Rejected, accepted: false, variant.ClaimedSha256, ModelReasonCodes.LoadFailed, ex.Message);
+                var loadFailed = new Refused(ModelStages.Rejected, ModelReasonCodes.LoadFailed, ex.Message);
+                LogVariantRefused(assignment.AssignmentId, variant.ClaimedSha256, loadFailed.Stage, loadFailed.Code, loadFailed.Detail);
+                refusals.Add((variant, loadFailed));
                 continue;
             }
 
@@ -382,14 +389,35 @@ public sealed partial class ModelAssignmentService(
             }
         }
 
+        // A variant that could not be fetched for now (download, disk) may pass: try the whole assignment again later.
+        var retry = refusals.Any(refusal => refusal.Refusal.Stage == ModelStages.Failed);
+        if (benchmarks.Count == 0)
+        {
+            foreach (var (variant, refusal) in refusals)
+            {
+                reporter.Report(assignment.AssignmentId, refusal.Stage, accepted: false, variant.ClaimedSha256, refusal.Code, refusal.Detail);
+            }
+
+            if (!retry)
+            {
+                Record(assignment.AssignmentId, "", assignment.Slot, refusals[^1].Refusal.Stage);
+            }
+
+            return retry;
+        }
+
         if (retry)
         {
-            // A variant could not be fetched for now: the figures would be incomplete, so try again later.
+            // The figures would be incomplete; nothing is refused while another variant runs here.
             return true;
         }
 
-        reporter.Report(assignment.AssignmentId, ModelStages.Benchmarked, accepted: benchmarks.Count > 0, "", "",
-            benchmarks.Count > 0 ? "" : "no variant could be benchmarked", benchmarks, CpuFeatures.Describe());
+        var note = refusals.Count == 0
+            ? ""
+            : "not benchmarked: " + string.Join("; ", refusals.Select(refusal =>
+                $"{(refusal.Variant.Manifest?.Precision ?? "variant")} {Short(refusal.Variant.ClaimedSha256)} refused ({refusal.Refusal.Code}): {refusal.Refusal.Detail}"));
+        reporter.Report(assignment.AssignmentId, ModelStages.Benchmarked, accepted: true, "", "", note,
+            benchmarks, CpuFeatures.Describe());
         Record(assignment.AssignmentId, "", assignment.Slot, ModelStages.Benchmarked);
         return false;
     }
@@ -565,6 +593,8 @@ public sealed partial class ModelAssignmentService(
         }
     }
 
+    private static string Short(string sha256) => sha256.Length > 12 ? sha256[..12] : sha256;
+
     private double Bound(double maxLatencyMs) => maxLatencyMs > 0 ? maxLatencyMs : Models.MaxLatencyMs;
 
     private static string KeyOf(ModelAssigned assignment) => Key(assignment.AssignmentId, assignment.SelectedSha256, assignment.Slot);
@@ -600,6 +630,9 @@ public sealed partial class ModelAssignmentService(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The resumed download of {Model} does not verify ({Detail}); downloading it again from the start")]
     private partial void LogResumedMismatch(string model, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model assignment {AssignmentId}: variant {Sha256} not benchmarked: {Stage} ({Code}) {Detail}")]
+    private partial void LogVariantRefused(string assignmentId, string sha256, string stage, string code, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Benchmark of {Model} ({Precision}): median {P50:F2} ms, p95 {P95:F2} ms over {Runs} runs, throttled: {Throttled}")]
     private partial void LogBenchmarked(string model, string precision, double p50, double p95, int runs, bool throttled);

@@ -242,6 +242,68 @@ public sealed class ModelAssignmentTests : IDisposable
     }
 
     [Fact]
+    public async Task A_variant_refused_while_another_runs_is_no_refusal_of_the_assignment_which_then_activates_the_one_that_ran()
+    {
+        await using var rig = await StartAsync();
+        var fp32 = TestModelSigner.ManifestFor(ModelB, precision: "fp32");
+        var notModel = Path.Combine(_models, "int8-not-a-model.onnx");
+        File.WriteAllBytes(notModel, Encoding.ASCII.GetBytes(new string('x', 5000)));
+        var int8 = TestModelSigner.ManifestFor(notModel, precision: "int8");
+        ModelVariant[] variants =
+        [
+            TestModelSigner.Variant(_signer.SignedJson(fp32), _server.ServeFile("fp32.onnx", ModelB)),
+            TestModelSigner.Variant(_signer.SignedJson(int8), _server.ServeFile("int8.onnx", notModel)),
+        ];
+
+        await rig.DeliverAsync(TestModelSigner.Assignment("half", "", variants));
+        var benchmarked = await rig.WaitForAckAsync(ack => ack.AssignmentId == "half" && ack.Stage == "benchmarked");
+
+        // The INT8 file verifies but does not load: the report carries FP32's figures and names INT8's reason.
+        Assert.True(benchmarked.Accepted);
+        Assert.Equal([fp32.Model.Sha256], benchmarked.Benchmarks.Select(b => b.Sha256));
+        Assert.Contains(ModelReasonCodes.LoadFailed, benchmarked.Error, StringComparison.Ordinal);
+        Assert.Contains(int8.Model.Sha256[..12], benchmarked.Error, StringComparison.Ordinal);
+
+        // The cloud chooses FP32 from those figures; the device installs and activates it, and no refusal ever went out.
+        await rig.DeliverAsync(TestModelSigner.Assignment("half", fp32.Model.Sha256, variants));
+        var activated = await rig.WaitForAckAsync(ack => ack.AssignmentId == "half" && ack.Stage == "activated");
+        Assert.Equal(fp32.Model.Sha256, activated.ActiveSha256);
+        Assert.DoesNotContain(rig.Acks, ack => !ack.Accepted);
+    }
+
+    [Fact]
+    public async Task When_every_variant_is_refused_each_refusal_reaches_the_cloud_and_nothing_claims_a_benchmark()
+    {
+        await using var rig = await StartAsync();
+        var fp32 = TestModelSigner.ManifestFor(ModelB, precision: "fp32");
+        var int8 = TestModelSigner.ManifestFor(ModelC, precision: "int8");
+        var tampered = Path.Combine(_models, "int8-tampered.onnx");
+        File.Copy(ModelC, tampered);
+        Corrupt(tampered);
+        ModelVariant[] variants =
+        [
+            TestModelSigner.Variant(TestModelSigner.UnsignedJson(fp32), _server.ServeFile("fp32.onnx", ModelB)),
+            TestModelSigner.Variant(_signer.SignedJson(int8), _server.ServeFile("int8.onnx", tampered)),
+        ];
+
+        await rig.DeliverAsync(TestModelSigner.Assignment("none", "", variants));
+        await rig.WaitForAckAsync(ack => ack.AssignmentId == "none" && ack.Sha256 == int8.Model.Sha256 && !ack.Accepted);
+        var refusals = rig.Acks.Where(ack => ack.AssignmentId == "none" && !ack.Accepted).ToList();
+
+        Assert.Equal(
+            [("rejected", ManifestRejection.Unsigned, fp32.Model.Sha256), ("rejected", ManifestRejection.HashMismatch, int8.Model.Sha256)],
+            refusals.Select(ack => (ack.Stage, ack.ReasonCode, ack.Sha256)));
+        Assert.DoesNotContain(rig.Acks, ack => ack.Stage == "benchmarked");
+        Assert.Equal(ModelOrigin.Factory, rig.Detectors.Model.Origin);
+
+        // Finished (refused): the same assignment seen again is not redone.
+        var before = rig.Acks.Count;
+        await rig.DeliverAsync(TestModelSigner.Assignment("none", "", variants));
+        Assert.True(await Eventually.TrueAsync(() => rig.Service.Skipped == 1, TimeSpan.FromSeconds(30)));
+        Assert.Equal(before, rig.Acks.Count);
+    }
+
+    [Fact]
     public async Task A_shadow_assignment_installs_into_slot_B_and_leaves_slot_A_running()
     {
         await using var rig = await StartAsync();

@@ -154,7 +154,7 @@ public sealed class ModelDistributionFleet : IAsyncLifetime
         SeededFrameIds = ids;
     }
 
-    private static string RepositoryRoot()
+    public static string RepositoryRoot()
     {
         for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
         {
