@@ -136,6 +136,32 @@ public sealed class SiloOptions : IValidatableObject
             yield return new ValidationResult(
                 "Cloud:Silo:Redis is required when Cloud:Silo:Clustering is Redis (e.g. 127.0.0.1:6379).", [nameof(Redis)]);
         }
+
+        if (Uri.CheckHostName(AdvertisedAddress) is UriHostNameType.Unknown or UriHostNameType.Basic)
+        {
+            yield return new ValidationResult(
+                $"Cloud:Silo:AdvertisedAddress '{AdvertisedAddress}' is neither an IP address nor a host name.", [nameof(AdvertisedAddress)]);
+        }
+    }
+
+    /// <summary>
+    /// With Redis clustering, the address the other silos reach this one at: an IP address, or a host name resolved at
+    /// start (a container's own name in docker-compose.yml). Not loopback, the silo listens on every address.
+    /// </summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The advertised address as an IP address (the host name's first IPv4 address, else its first).</summary>
+    public System.Net.IPAddress ResolveAdvertisedAddress()
+    {
+        if (System.Net.IPAddress.TryParse(AdvertisedAddress, out var address))
+        {
+            return address;
+        }
+
+        var addresses = System.Net.Dns.GetHostAddresses(AdvertisedAddress);
+        return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            ?? addresses.FirstOrDefault()
+            ?? throw new InvalidOperationException($"Cloud:Silo:AdvertisedAddress '{AdvertisedAddress}' resolves to no address.");
     }
 
     [Range(1, 65535)]

@@ -52,6 +52,7 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton<AgentPipeline>();
         builder.Services.AddSingleton(_ => SystemdNotifyEnvironment.FromEnvironment());
         builder.Services.AddHostedService<SystemdWatchdog>();
+        builder.Services.AddHostedService<LivenessFileWriter>();
 
         // Hosted services stop in reverse order: the worker (and its drain) before the publisher.
         builder.Services.AddSingleton<OutboxPublisher>();

@@ -49,6 +49,10 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.Models.ModelOptions Models { get; set; } = new();
 
+    /// <summary>The liveness file for health checks other than systemd's watchdog (Agent:Liveness; off by default).</summary>
+    [Required]
+    public YoloFleet.EdgeAgent.Pipeline.LivenessFileOptions Liveness { get; set; } = new();
+
     /// <summary>When a finite source ends, how long to wait for the outbox to empty before exiting.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Orleans.Runtime;
 using YoloFleet.Cloud.Abstractions;
 using YoloFleet.Cloud.Delivery;
 using YoloFleet.Cloud.Ingest;
@@ -19,7 +20,16 @@ public static class FleetApi
             TypedResults.Ok(counters.Snapshot() with { Delivery = delivery.Snapshot(confirmations.Enabled) }));
         api.MapGet("/security/stats", (SecurityCounters counters) => TypedResults.Ok(counters.Snapshot()));
         api.MapGet("/devices/{deviceId}", GetDeviceAsync);
+        api.MapGet("/cluster", GetClusterAsync);
         return app;
+    }
+
+    /// <summary>The silos the cluster's membership holds as active, and which of them answered.</summary>
+    private static async Task<Ok<ClusterView>> GetClusterAsync(IGrainFactory grains, ILocalSiloDetails local)
+    {
+        var hosts = await grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true);
+        return TypedResults.Ok(new ClusterView(
+            local.Name, [.. hosts.Select(h => new ClusterSilo(h.SiloName, h.SiloAddress.ToString(), h.Status.ToString())).OrderBy(s => s.Name, StringComparer.Ordinal)]));
     }
 
     private static async Task<Results<Ok<DeviceSnapshot>, BadRequest<string>>> GetDeviceAsync(string deviceId, IGrainFactory grains)
@@ -32,3 +42,8 @@ public static class FleetApi
         return TypedResults.Ok(await grains.GetGrain<IDeviceGrain>(deviceId).GetSnapshotAsync());
     }
 }
+
+/// <summary>GET /api/cluster: the answering silo and every active silo in the membership.</summary>
+public sealed record ClusterView(string Silo, IReadOnlyList<ClusterSilo> Silos);
+
+public sealed record ClusterSilo(string Name, string Address, string Status);

@@ -48,7 +48,9 @@ public static class Extensions
                     cluster.ClusterId = options.Silo.ClusterId;
                     cluster.ServiceId = options.Silo.ServiceId;
                 });
-                silo.ConfigureEndpoints(IPAddress.Loopback, options.Silo.SiloPort, options.Silo.GatewayPort, listenOnAnyHostAddress: false);
+                // Loopback by default; in containers the address the other silos reach this one at (docker-compose.yml).
+                var advertised = options.Silo.ResolveAdvertisedAddress();
+                silo.ConfigureEndpoints(advertised, options.Silo.SiloPort, options.Silo.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
             }
             else
             {
