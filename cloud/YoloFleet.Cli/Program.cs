@@ -8,6 +8,8 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
     DevicesVerb.Create(),
     ModelsVerb.Create(),
     AssignVerb.Create(),
+    RolloutVerb.Create(),
+    RolloutBenchVerb.Create(),
     SigningKeyVerb.Create(),
     VerifyBenchVerb.Create(),
     EvalVerb.Create(),

@@ -27,6 +27,8 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<RolloutRecord> Rollouts => Set<RolloutRecord>();
 
+    public DbSet<RolloutEventRecord> RolloutEvents => Set<RolloutEventRecord>();
+
     public DbSet<HardFrameRecord> HardFrames => Set<HardFrameRecord>();
 
     public DbSet<VerificationRecord> Verifications => Set<VerificationRecord>();

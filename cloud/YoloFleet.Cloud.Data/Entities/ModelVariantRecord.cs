@@ -39,28 +39,3 @@ public sealed class ModelVariantRecord
 
     public DateTimeOffset CreatedAt { get; set; }
 }
-
-/// <summary>A staged rollout of a model version to a cohort of devices.</summary>
-public sealed class RolloutRecord
-{
-    public long Id { get; set; }
-
-    public long ModelVersionId { get; set; }
-
-    /// <summary>Which devices: a cohort name ("all", a site, a tag).</summary>
-    public required string Cohort { get; set; }
-
-    /// <summary>Share of the cohort that gets the model, 0-100.</summary>
-    public int Percent { get; set; }
-
-    /// <summary>"pending", "running", "paused", "completed", "rolled-back".</summary>
-    public required string State { get; set; }
-
-    public DateTimeOffset CreatedAt { get; set; }
-
-    public DateTimeOffset UpdatedAt { get; set; }
-
-    public DateTimeOffset? StartedAt { get; set; }
-
-    public DateTimeOffset? CompletedAt { get; set; }
-}

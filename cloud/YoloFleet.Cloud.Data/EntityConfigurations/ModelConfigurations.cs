@@ -155,23 +155,3 @@ internal sealed class ModelBenchmarkRecordConfiguration : IEntityTypeConfigurati
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(b => b.DeviceId);
     }
 }
-
-internal sealed class RolloutRecordConfiguration : IEntityTypeConfiguration<RolloutRecord>
-{
-    public void Configure(EntityTypeBuilder<RolloutRecord> builder)
-    {
-        builder.ToTable("rollouts", t => t.HasCheckConstraint("ck_rollouts_percent", "percent BETWEEN 0 AND 100"));
-        builder.HasKey(r => r.Id);
-        builder.Property(r => r.Id).HasColumnName("id").UseIdentityAlwaysColumn();
-        builder.Property(r => r.ModelVersionId).HasColumnName("model_version_id");
-        builder.Property(r => r.Cohort).HasColumnName("cohort").HasMaxLength(64);
-        builder.Property(r => r.Percent).HasColumnName("percent");
-        builder.Property(r => r.State).HasColumnName("state").HasMaxLength(16);
-        builder.Property(r => r.CreatedAt).HasColumnName("created_at").HasDefaultValueSql("now()");
-        builder.Property(r => r.UpdatedAt).HasColumnName("updated_at").HasDefaultValueSql("now()");
-        builder.Property(r => r.StartedAt).HasColumnName("started_at");
-        builder.Property(r => r.CompletedAt).HasColumnName("completed_at");
-        builder.HasOne<ModelVariantRecord>().WithMany().HasForeignKey(r => r.ModelVersionId).OnDelete(DeleteBehavior.Restrict);
-        builder.HasIndex(r => r.State).HasDatabaseName("ix_rollouts_state");
-    }
-}

@@ -832,7 +832,7 @@ namespace YoloFleet.Cloud.Data.Migrations
                         });
                 });
 
-            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutRecord", b =>
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutEventRecord", b =>
                 {
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
@@ -841,33 +841,136 @@ namespace YoloFleet.Cloud.Data.Migrations
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
 
-                    b.Property<string>("Cohort")
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("actor");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("at");
+
+                    b.Property<string>("FiguresJson")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("figures");
+
+                    b.Property<string>("FromState")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("from_state");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)")
+                        .HasColumnName("reason");
+
+                    b.Property<string>("RolloutId")
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)")
-                        .HasColumnName("cohort");
+                        .HasColumnName("rollout_id");
 
-                    b.Property<DateTimeOffset?>("CompletedAt")
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("completed_at");
+                    b.Property<int>("StageIndex")
+                        .HasColumnType("integer")
+                        .HasColumnName("stage_index");
+
+                    b.Property<string>("ToState")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("to_state");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RolloutId", "Id")
+                        .HasDatabaseName("ix_rollout_events_rollout");
+
+                    b.ToTable("rollout_events", (string)null);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutRecord", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("id");
+
+                    b.PrimitiveCollection<string[]>("AssignmentIds")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("assignment_ids");
+
+                    b.Property<int>("BaselineVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("baseline_version");
+
+                    b.Property<int>("CandidateVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("candidate_version");
 
                     b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("created_by");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("GatesJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("gates");
+
+                    b.Property<string>("LastGateJson")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("last_gate");
+
+                    b.Property<string>("ModelName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("model_name");
+
+                    b.Property<string>("PreviousModelsJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("previous_models");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
                         .ValueGeneratedOnAdd()
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("created_at")
-                        .HasDefaultValueSql("now()");
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)")
+                        .HasDefaultValue("")
+                        .HasColumnName("reason");
 
-                    b.Property<long>("ModelVersionId")
-                        .HasColumnType("bigint")
-                        .HasColumnName("model_version_id");
-
-                    b.Property<int>("Percent")
+                    b.Property<int>("StageIndex")
                         .HasColumnType("integer")
-                        .HasColumnName("percent");
+                        .HasColumnName("stage_index");
 
-                    b.Property<DateTimeOffset?>("StartedAt")
+                    b.Property<DateTimeOffset>("StageStartedAt")
                         .HasColumnType("timestamp with time zone")
-                        .HasColumnName("started_at");
+                        .HasColumnName("stage_started_at");
+
+                    b.Property<string>("StagesJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("stages");
 
                     b.Property<string>("State")
                         .IsRequired()
@@ -875,22 +978,36 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnType("character varying(16)")
                         .HasColumnName("state");
 
+                    b.PrimitiveCollection<string[]>("TargetDevices")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("target_devices");
+
+                    b.Property<string>("TargetGroup")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("target_group");
+
+                    b.Property<string>("TargetKind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("target_kind");
+
                     b.Property<DateTimeOffset>("UpdatedAt")
-                        .ValueGeneratedOnAdd()
                         .HasColumnType("timestamp with time zone")
-                        .HasColumnName("updated_at")
-                        .HasDefaultValueSql("now()");
+                        .HasColumnName("updated_at");
 
                     b.HasKey("Id");
-
-                    b.HasIndex("ModelVersionId");
 
                     b.HasIndex("State")
                         .HasDatabaseName("ix_rollouts_state");
 
                     b.ToTable("rollouts", null, t =>
                         {
-                            t.HasCheckConstraint("ck_rollouts_percent", "percent BETWEEN 0 AND 100");
+                            t.HasCheckConstraint("ck_rollouts_state", "state IN ('running', 'paused', 'completed', 'rolled-back', 'aborted', 'stopped')");
+
+                            t.HasCheckConstraint("ck_rollouts_target_kind", "target_kind IN ('fleet', 'group', 'devices')");
                         });
                 });
 
@@ -1197,12 +1314,12 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .OnDelete(DeleteBehavior.Restrict);
                 });
 
-            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutRecord", b =>
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutEventRecord", b =>
                 {
-                    b.HasOne("YoloFleet.Cloud.Data.Entities.ModelVariantRecord", null)
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.RolloutRecord", null)
                         .WithMany()
-                        .HasForeignKey("ModelVersionId")
-                        .OnDelete(DeleteBehavior.Restrict)
+                        .HasForeignKey("RolloutId")
+                        .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
 

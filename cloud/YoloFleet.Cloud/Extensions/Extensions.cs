@@ -8,6 +8,7 @@ using YoloFleet.Cloud.Delivery;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Models;
 using YoloFleet.Cloud.Mqtt;
+using YoloFleet.Cloud.Rollouts;
 using YoloFleet.Cloud.Security;
 
 namespace YoloFleet.Cloud.Extensions;
@@ -70,6 +71,8 @@ public static class Extensions
 
         // The model registry: artifacts, signing, quantize jobs, assignments (after the downlink, which it publishes through).
         builder.AddModelRegistry();
+        // Staged rollouts: the grain's store and metrics, and the keeper that re-activates running rollouts after a restart.
+        builder.AddRollouts();
         // Commit confirmations, delivery reports and gap requests; registered after the downlink so they stop before it.
         builder.Services.AddFleetDelivery();
 

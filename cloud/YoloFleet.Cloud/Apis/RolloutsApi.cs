@@ -1,0 +1,81 @@
+using YoloFleet.Cloud.Abstractions;
+using YoloFleet.Cloud.Rollout.Storage;
+
+namespace YoloFleet.Cloud.Apis;
+
+/// <summary>POST /api/rollouts/{id}/promote|pause|resume|abort body (optional): why, for the audit trail.</summary>
+public sealed record RolloutCommandRequest(string? Reason);
+
+/// <summary>GET /api/rollouts: one line per rollout.</summary>
+public sealed record RolloutSummary(string Id, string Model, int CandidateVersion, string State, int Stage, DateTimeOffset CreatedAt);
+
+/// <summary>
+/// Staged rollouts for operators (docs/rollout.md): start one, read its status (stage, devices, gate figures, verdict,
+/// audit trail), and promote, pause, resume or abort it by hand. Refusals are problem responses: 400 invalid, 404 not
+/// found, 409 when the rollout's state or another rollout's devices stand in the way.
+/// </summary>
+public static class RolloutsApi
+{
+    public const string OperatorActor = "operator";
+
+    public static IEndpointRouteBuilder MapRolloutsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/rollouts");
+        api.MapPost("/", StartAsync);
+        api.MapGet("/", ListAsync);
+        api.MapGet("/{id}", GetAsync);
+        api.MapPost("/{id}/promote", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
+            CommandAsync(id, grains, g => g.PromoteAsync(OperatorActor, body?.Reason ?? "")));
+        api.MapPost("/{id}/pause", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
+            CommandAsync(id, grains, g => g.PauseAsync(OperatorActor, body?.Reason ?? "")));
+        api.MapPost("/{id}/resume", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
+            CommandAsync(id, grains, g => g.ResumeAsync(OperatorActor, body?.Reason ?? "")));
+        api.MapPost("/{id}/abort", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
+            CommandAsync(id, grains, g => g.AbortAsync(OperatorActor, body?.Reason ?? "")));
+        return app;
+    }
+
+    /// <summary>A rollout id: "ro-" and 32 lowercase hex digits.</summary>
+    public static bool IsRolloutId(string? id) =>
+        id is { Length: 35 } && id.StartsWith("ro-", StringComparison.Ordinal) && id.AsSpan(3).ContainsAnyExcept("0123456789abcdef") is false;
+
+    private static async Task<IResult> StartAsync(RolloutRequest? request, IGrainFactory grains)
+    {
+        if (request is null || string.IsNullOrWhiteSpace(request.Model))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Send a JSON body with at least \"model\" (and optionally candidateVersion, baselineVersion, group or devices, stages, gates).");
+        }
+
+        var id = "ro-" + Guid.NewGuid().ToString("N");
+        var reply = await grains.GetGrain<IRolloutGrain>(id).StartAsync(request, OperatorActor);
+        return reply.Status is { } status ? TypedResults.Created($"/api/rollouts/{id}", status) : Refused(reply);
+    }
+
+    private static async Task<IResult> ListAsync(RolloutStore store, int? limit, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await store.ListAsync(Math.Clamp(limit ?? 100, 1, 1000), cancellationToken))
+            .Select(r => new RolloutSummary(r.Id, r.Model, r.Candidate, r.State, r.StageIndex + 1, r.CreatedAt)).ToList());
+
+    private static Task<IResult> GetAsync(string id, IGrainFactory grains) => CommandAsync(id, grains, g => g.GetAsync());
+
+    private static async Task<IResult> CommandAsync(string id, IGrainFactory grains, Func<IRolloutGrain, Task<RolloutReply>> command)
+    {
+        if (!IsRolloutId(id))
+        {
+            return Problem(StatusCodes.Status404NotFound, $"'{id}' is not a rollout id (\"ro-\" and 32 hex digits).");
+        }
+
+        var reply = await command(grains.GetGrain<IRolloutGrain>(id));
+        return reply.Status is { } status ? TypedResults.Ok(status) : Refused(reply);
+    }
+
+    private static IResult Refused(RolloutReply reply) => Problem(
+        reply.ErrorKind switch
+        {
+            RolloutReply.NotFound => StatusCodes.Status404NotFound,
+            RolloutReply.Conflict => StatusCodes.Status409Conflict,
+            _ => StatusCodes.Status400BadRequest,
+        },
+        reply.Error ?? "The rollout request was refused.");
+
+    private static IResult Problem(int status, string detail) => TypedResults.Problem(detail, statusCode: status);
+}

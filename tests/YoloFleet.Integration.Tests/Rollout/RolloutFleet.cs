@@ -1,0 +1,144 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+using YoloFleet.Cli;
+using YoloFleet.Cloud.Security;
+using YoloFleet.Inference;
+using YoloFleet.Integration.Tests.Infrastructure;
+using YoloFleet.Integration.Tests.ModelDistribution;
+
+namespace YoloFleet.Integration.Tests.Rollout;
+
+/// <summary>
+/// One cloud for the rollout tests: a fresh migrated database, a silo on the real mosquitto with the real FP32 verifier
+/// (yolox_nano_416) and rollouts evaluated every half second, and two versions of one model: yolox_nano_416 as the
+/// baseline (version 1) and picodet_s_416 as the candidate (version 2), so the two have different hashes. The silo can
+/// be restarted on the same database and broker (<see cref="RestartAsync"/>).
+/// </summary>
+public sealed class RolloutFleet : IAsyncLifetime
+{
+    public const string ModelName = "ro-detector";
+
+    private static readonly (string Key, string Hash) ApiKey = ApiKeys.Mint();
+
+    private readonly PostgresDatabase _database = new();
+
+    public LocalFleet Fleet { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public string BaselineSha256 { get; private set; } = "";
+
+    public string CandidateSha256 { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        await TestServices.RequireMosquittoAsync();
+        await _database.InitializeAsync();
+        await StartSiloAsync();
+        BaselineSha256 = await UploadAsync(SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
+        CandidateSha256 = await UploadAsync(SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http?.Dispose();
+        if (Fleet is not null)
+        {
+            await Fleet.DisposeAsync();
+        }
+
+        await _database.DisposeAsync();
+    }
+
+    /// <summary>Stops the silo (every grain activation and timer with it) and starts a new one on the same database and broker.</summary>
+    public async Task RestartAsync()
+    {
+        Http.Dispose();
+        await Fleet.DisposeAsync();
+        await StartSiloAsync();
+    }
+
+    public Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map) => _database.QueryAsync(sql, map);
+
+    /// <summary>Registers <paramref name="count"/> devices in a new group; returns the group and the ids.</summary>
+    public async Task<(string Group, IReadOnlyList<string> Devices)> RegisterGroupAsync(string prefix, int count)
+    {
+        var group = prefix + "-" + Guid.NewGuid().ToString("N")[..6];
+        var devices = Enumerable.Range(0, count).Select(i => $"{group}-{i:D2}").ToList();
+        foreach (var device in devices)
+        {
+            using var response = await Http.PostAsJsonAsync("api/devices", new { deviceId = device, displayName = "", status = "active", group });
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            await Fleet.RegisterDeviceAsync(device, CancellationToken.None);
+        }
+
+        return (group, devices);
+    }
+
+    public async Task<JsonElement> PostAsync(string path, object? body, HttpStatusCode expected)
+    {
+        using var response = await Http.PostAsJsonAsync(path, body);
+        return await ModelDistributionFleet.ReadJsonAsync(response, expected);
+    }
+
+    public async Task<JsonElement> GetAsync(string path, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using var response = await Http.GetAsync(path);
+        return await ModelDistributionFleet.ReadJsonAsync(response, expected);
+    }
+
+    private async Task StartSiloAsync()
+    {
+        Fleet = await LocalFleet.StartCloudAsync(
+            _database.ConnectionString,
+            CancellationToken.None,
+            externalBroker: TestServices.Mosquitto,
+            extraSettings:
+            [
+                new("Cloud:Api:KeyHashes:0", ApiKey.Hash),
+                new("Cloud:Verifier:ModelPath", SharedData.YoloxNano416),
+                new("Cloud:Verifier:Workers", "1"),
+                new("Cloud:Verifier:QueueCapacity", "256"),
+                new("Cloud:Rollout:EvaluationInterval", "00:00:00.500"),
+                new("Cloud:Rollout:KeeperInterval", "00:00:01"),
+            ]);
+        Http = new HttpClient { BaseAddress = new Uri(Fleet.HttpAddress), Timeout = TimeSpan.FromMinutes(2) };
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey.Key);
+    }
+
+    private async Task<string> UploadAsync(string modelPath, string manifestFile, int expectedVersion)
+    {
+        var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "models", "manifests", manifestFile)))!.AsObject();
+        manifest["name"] = ModelName;
+        using var form = new MultipartFormDataContent();
+        form.Add(new StringContent(manifest.ToJsonString()), "manifest");
+        form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(modelPath)), "model", Path.GetFileName(modelPath));
+        using var response = await Http.PostAsync("api/models", form);
+        var version = await ModelDistributionFleet.ReadJsonAsync(response, HttpStatusCode.Created);
+        Assert.Equal(expectedVersion, version.GetProperty("version").GetInt32());
+        return version.GetProperty("variants")[0].GetProperty("sha256").GetString()!;
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "YoloFleet.sln")))
+            {
+                return folder.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("YoloFleet.sln not found above " + AppContext.BaseDirectory);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class RolloutCollection : ICollectionFixture<RolloutFleet>
+{
+    public const string Name = "rollout";
+}

@@ -1,0 +1,235 @@
+using System.Net;
+using System.Text.Json;
+using YoloFleet.Integration.Tests.Infrastructure;
+
+namespace YoloFleet.Integration.Tests.Rollout;
+
+/// <summary>
+/// Staged rollouts end to end over the real broker and PostgreSQL with 20 simulated devices: the rollout grain assigns
+/// the candidate stage by stage through the registry, the devices acknowledge and report what they run, their hard
+/// frames go through the real FP32 verifier, and the gates decide from what lands in PostgreSQL. Short soaks and small
+/// sample minimums are set per rollout so each test takes a minute or two.
+/// </summary>
+[Collection(RolloutCollection.Name)]
+[Trait("Category", "Rollout")]
+public sealed class RolloutTests(RolloutFleet fixture)
+{
+    private const int Devices = 20;
+    private static readonly TimeSpan RolloutLimit = TimeSpan.FromMinutes(6);
+
+    private static object Request(string group) => new
+    {
+        model = RolloutFleet.ModelName,
+        candidateVersion = 2,
+        group,
+        stages = new[] { Stage(5), Stage(25), Stage(100) },
+        gates = new { regression = 0.10 },
+    };
+
+    private static object Stage(double percent) => new { percent, minSoak = "00:00:01", minAgreementSamples = 12, minLatencySamples = 3 };
+
+    [Fact]
+    public async Task A_good_candidate_promotes_through_every_stage_and_every_device_ends_on_it()
+    {
+        var (group, devices) = await fixture.RegisterGroupAsync("ro-good", Devices);
+        await using var fleet = await SimulatedDevices.StartAsync(TestServices.Mosquitto, devices, fixture.BaselineSha256);
+        var started = await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Created);
+        var id = started.GetProperty("id").GetString()!;
+        Assert.Equal(("running", 0, Devices), (started.GetProperty("state").GetString(), started.GetProperty("stageIndex").GetInt32(), started.GetProperty("targetDevices").GetArrayLength()));
+        Assert.Single(started.GetProperty("stageDevices").EnumerateArray());
+
+        // A second rollout over the same devices is refused while this one is active.
+        var overlapping = await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Conflict);
+        Assert.Contains(id, overlapping.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        var status = await RunUntilEndedAsync(fleet, id, devices);
+        Assert.True(status.GetProperty("state").GetString() == "completed", $"rollout did not complete: {status}");
+        Assert.Equal(2, status.GetProperty("stageIndex").GetInt32());
+        Assert.Equal(["started", "stage-entered", "stage-entered", "stage-entered", "completed"], Kinds(status));
+        Assert.Equal([0, 1, 2], StageEntries(status));
+        var lastGate = status.GetProperty("lastGate");
+        Assert.Equal("pass", lastGate.GetProperty("verdict").GetString());
+        Assert.Equal("NoRegression", lastGate.GetProperty("agreement").GetProperty("decision").GetString());
+        Assert.True(lastGate.GetProperty("agreement").GetProperty("candidateSamples").GetInt64() >= 12);
+
+        // Every device runs the candidate, as it reports it (twin).
+        await WaitForDevicesAsync(fleet, sha => sha == fixture.CandidateSha256);
+        foreach (var device in devices)
+        {
+            var twin = await WaitForTwinAsync(device, fixture.CandidateSha256);
+            Assert.True(twin.GetProperty("inSync").GetBoolean(), twin.ToString());
+        }
+
+        // The audit trail is in PostgreSQL, every transition with an actor and a reason.
+        var audit = await fixture.QueryAsync($"SELECT kind, actor, reason FROM rollout_events WHERE rollout_id = '{id}' ORDER BY id", r => (r.GetString(0), r.GetString(1), r.GetString(2)));
+        Assert.Equal(5, audit.Count);
+        Assert.All(audit, e => Assert.NotEmpty(e.Item3));
+        Assert.Equal(["operator", "operator", "system", "system", "system"], audit.Select(e => e.Item2));
+
+        // Finished: commands that need an active rollout are refused.
+        await fixture.PostAsync($"api/rollouts/{id}/pause", new { reason = "too late" }, HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task A_candidate_that_agrees_less_with_fp32_is_rolled_back_and_no_device_is_left_on_it()
+    {
+        var (group, devices) = await fixture.RegisterGroupAsync("ro-bad", Devices);
+        await using var fleet = await SimulatedDevices.StartAsync(TestServices.Mosquitto, devices, fixture.BaselineSha256);
+        fleet.BadSha256 = fixture.CandidateSha256;
+        var id = (await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Created)).GetProperty("id").GetString()!;
+
+        var status = await RunUntilEndedAsync(fleet, id, devices);
+        Assert.True(status.GetProperty("state").GetString() == "rolled-back", $"rollout was not rolled back: {status}");
+        Assert.Equal(0, status.GetProperty("stageIndex").GetInt32());
+        Assert.Contains("agreement with FP32 regressed", status.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var agreement = status.GetProperty("lastGate").GetProperty("agreement");
+        Assert.True(agreement.GetProperty("candidateMean").GetDouble() < agreement.GetProperty("controlMean").GetDouble() - 0.10, agreement.ToString());
+        Assert.Equal(["started", "stage-entered", "rolled-back"], Kinds(status));
+
+        // The stage's device was sent back: every device runs the baseline again, as it reports it.
+        await WaitForDevicesAsync(fleet, sha => sha == fixture.BaselineSha256);
+        foreach (var device in status.GetProperty("stageDevices").EnumerateArray().Select(d => d.GetString()!))
+        {
+            await WaitForTwinAsync(device, fixture.BaselineSha256);
+        }
+
+        var desired = await fixture.QueryAsync(
+            $"SELECT DISTINCT ON (device_id) device_id, version FROM model_assignments WHERE device_id LIKE '{group}-%' ORDER BY device_id, created_at DESC",
+            r => r.GetInt32(1));
+        Assert.NotEmpty(desired);
+        Assert.All(desired, version => Assert.Equal(1, version));
+    }
+
+    [Fact]
+    public async Task A_tampered_artifact_refused_by_the_devices_stops_the_rollout()
+    {
+        var (group, devices) = await fixture.RegisterGroupAsync("ro-tamper", Devices);
+        await using var fleet = await SimulatedDevices.StartAsync(TestServices.Mosquitto, devices, fixture.BaselineSha256);
+        fleet.TamperedSha256 = fixture.CandidateSha256;
+        var id = (await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Created)).GetProperty("id").GetString()!;
+
+        var status = await RunUntilEndedAsync(fleet, id, devices);
+        Assert.True(status.GetProperty("state").GetString() == "stopped", $"rollout was not stopped: {status}");
+        Assert.Contains("tampered", status.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Contains("hash-mismatch", status.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, status.GetProperty("lastGate").GetProperty("refusals").GetProperty("tamperedDevices").GetInt32());
+        Assert.DoesNotContain(fixture.CandidateSha256, fleet.Active.Values);
+    }
+
+    [Fact]
+    public async Task Operators_pause_resume_promote_and_abort_and_bad_requests_are_refused()
+    {
+        var (group, devices) = await fixture.RegisterGroupAsync("ro-ops", 6);
+        await using var fleet = await SimulatedDevices.StartAsync(TestServices.Mosquitto, devices, fixture.BaselineSha256);
+
+        await fixture.PostAsync("api/rollouts", new { model = RolloutFleet.ModelName, candidateVersion = 9, group }, HttpStatusCode.NotFound);
+        await fixture.PostAsync("api/rollouts", new { model = RolloutFleet.ModelName, group = "ro-no-such-group" }, HttpStatusCode.NotFound);
+        var badStages = await fixture.PostAsync("api/rollouts", new { model = RolloutFleet.ModelName, group, stages = new[] { Stage(50) } }, HttpStatusCode.BadRequest);
+        Assert.Contains("last stage must take 100 %", badStages.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await fixture.GetAsync("api/rollouts/ro-nope", HttpStatusCode.NotFound);
+        await fixture.GetAsync("api/rollouts/ro-" + new string('0', 32), HttpStatusCode.NotFound);
+
+        // Hours of soak: nothing moves by itself here.
+        var slow = new { percent = 50, minSoak = "02:00:00", minAgreementSamples = 1000, minLatencySamples = 0 };
+        var started = await fixture.PostAsync("api/rollouts", new
+        {
+            model = RolloutFleet.ModelName, group, stages = new object[] { slow, new { percent = 100, minSoak = "02:00:00", minAgreementSamples = 1000, minLatencySamples = 0 } },
+        }, HttpStatusCode.Created);
+        var id = started.GetProperty("id").GetString()!;
+        Assert.Equal(1, started.GetProperty("baselineVersion").GetInt32());
+
+        var paused = await fixture.PostAsync($"api/rollouts/{id}/pause", new { reason = "holiday freeze" }, HttpStatusCode.OK);
+        Assert.Equal(("paused", "holiday freeze"), (paused.GetProperty("state").GetString(), paused.GetProperty("reason").GetString()));
+        await fixture.PostAsync($"api/rollouts/{id}/pause", null, HttpStatusCode.Conflict);
+        var resumed = await fixture.PostAsync($"api/rollouts/{id}/resume", null, HttpStatusCode.OK);
+        Assert.Equal("running", resumed.GetProperty("state").GetString());
+
+        var promoted = await fixture.PostAsync($"api/rollouts/{id}/promote", new { reason = "looks fine on the dashboards" }, HttpStatusCode.OK);
+        Assert.Equal((1, devices.Count), (promoted.GetProperty("stageIndex").GetInt32(), promoted.GetProperty("stageDevices").GetArrayLength()));
+        await WaitForDevicesAsync(fleet, sha => sha == fixture.CandidateSha256);
+
+        var aborted = await fixture.PostAsync($"api/rollouts/{id}/abort", new { reason = "customer complaint" }, HttpStatusCode.OK);
+        Assert.Equal("aborted", aborted.GetProperty("state").GetString());
+        Assert.StartsWith("customer complaint", aborted.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal(["started", "stage-entered", "paused", "resumed", "stage-entered", "aborted"], Kinds(aborted));
+        Assert.All(aborted.GetProperty("events").EnumerateArray().Skip(2), e => Assert.Equal("operator", e.GetProperty("actor").GetString()));
+        await WaitForDevicesAsync(fleet, sha => sha == fixture.BaselineSha256);
+        await fixture.PostAsync($"api/rollouts/{id}/resume", null, HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task A_silo_restart_mid_stage_resumes_the_rollout_with_no_stage_skipped_or_repeated()
+    {
+        var (group, devices) = await fixture.RegisterGroupAsync("ro-restart", Devices);
+        await using var fleet = await SimulatedDevices.StartAsync(TestServices.Mosquitto, devices, fixture.BaselineSha256);
+        var id = (await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Created)).GetProperty("id").GetString()!;
+
+        var midway = await RunUntilAsync(fleet, id, devices, s => s.GetProperty("stageIndex").GetInt32() >= 1 || s.GetProperty("state").GetString() != "running");
+        Assert.Equal(("running", 1), (midway.GetProperty("state").GetString(), midway.GetProperty("stageIndex").GetInt32()));
+
+        await fixture.RestartAsync();
+
+        var status = await RunUntilEndedAsync(fleet, id, devices);
+        Assert.True(status.GetProperty("state").GetString() == "completed", $"rollout did not complete after the restart: {status}");
+        Assert.Equal([0, 1, 2], StageEntries(status));
+        await WaitForDevicesAsync(fleet, sha => sha == fixture.CandidateSha256);
+    }
+
+    private Task<JsonElement> RunUntilEndedAsync(SimulatedDevices fleet, string id, IReadOnlyList<string> devices) =>
+        RunUntilAsync(fleet, id, devices, s => s.GetProperty("state").GetString() != "running");
+
+    /// <summary>Plays rounds of the devices until the rollout's status matches, each round once the verifier has caught up with the last.</summary>
+    private async Task<JsonElement> RunUntilAsync(SimulatedDevices fleet, string id, IReadOnlyList<string> devices, Func<JsonElement, bool> done)
+    {
+        var deadline = DateTime.UtcNow + RolloutLimit;
+        var status = await fixture.GetAsync($"api/rollouts/{id}");
+        var group = devices[0][..devices[0].LastIndexOf('-')];
+        while (!done(status) && DateTime.UtcNow < deadline)
+        {
+            await fleet.RoundAsync();
+            var sent = fleet.HardFramesSent;
+            await Poll.UntilAsync(
+                async () => (await fixture.QueryAsync($"SELECT count(*) FROM verifications WHERE device_id LIKE '{group}-%'", r => r.GetInt64(0))).Single(),
+                verified => verified >= sent,
+                TimeSpan.FromSeconds(60));
+
+            // The grain evaluates every half second: give it one look at what this round added.
+            status = await Poll.UntilAsync(() => fixture.GetAsync($"api/rollouts/{id}"), s => done(s), TimeSpan.FromSeconds(1.5));
+        }
+
+        Assert.True(done(status), $"the rollout did not get there within {RolloutLimit}: {status}");
+        return status;
+    }
+
+    /// <summary>Lets the devices take the assignments the last decision made (roll-back, last stage) until each runs what <paramref name="expected"/> allows.</summary>
+    private static async Task WaitForDevicesAsync(SimulatedDevices fleet, Func<string, bool> expected)
+    {
+        var active = await Poll.UntilAsync(
+            async () =>
+            {
+                await fleet.TakeAssignmentsAsync();
+                return fleet.Active.Values.ToList();
+            },
+            shas => shas.All(expected),
+            TimeSpan.FromSeconds(30));
+        Assert.All(active, sha => Assert.True(expected(sha), $"a device runs {sha}"));
+    }
+
+    /// <summary>Waits until the device's twin reports <paramref name="sha256"/> running (acknowledgements reach the twin through ingest).</summary>
+    private async Task<JsonElement> WaitForTwinAsync(string device, string sha256)
+    {
+        var twin = await Poll.UntilAsync(
+            () => fixture.GetAsync($"api/devices/{device}/twin"),
+            t => t.GetProperty("reported").ValueKind == JsonValueKind.Object && t.GetProperty("reported").GetProperty("activeSha256").GetString() == sha256,
+            TimeSpan.FromSeconds(30));
+        Assert.True(twin.GetProperty("reported").ValueKind == JsonValueKind.Object, $"{device} reported nothing: {twin}");
+        Assert.Equal(sha256, twin.GetProperty("reported").GetProperty("activeSha256").GetString());
+        return twin;
+    }
+
+    private static List<string> Kinds(JsonElement status) =>
+        [.. status.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("kind").GetString()!)];
+
+    private static List<int> StageEntries(JsonElement status) =>
+        [.. status.GetProperty("events").EnumerateArray().Where(e => e.GetProperty("kind").GetString() == "stage-entered").Select(e => e.GetProperty("stageIndex").GetInt32())];
+}
