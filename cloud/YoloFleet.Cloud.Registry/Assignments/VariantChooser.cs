@@ -13,7 +13,7 @@ public sealed record VariantDecision(string ChosenSha256, string ChosenPrecision
 /// kernels for SiLU and depthwise convolutions), and it costs some accuracy; so a device gets INT8 only where it measured
 /// INT8 faster there, by at least <c>Cloud:Models:Int8MinSpeedup</c> (5 % by default, above run-to-run noise). Figures
 /// taken in different throttle states are not compared; without comparable figures FP32, which every device runs,
-/// stays.
+/// stays, unless the device reported INT8 alone (it refused FP32).
 /// </summary>
 public static class VariantChooser
 {
@@ -29,6 +29,15 @@ public static class VariantChooser
 
         var fp32 = figures.FirstOrDefault(figure => figure.Sha256 == fp32Sha256);
         var int8 = figures.FirstOrDefault(figure => figure.Sha256 == int8Sha256);
+        if (fp32 is null && int8 is not null)
+        {
+            // The device benchmarks every variant it can run: FP32 without a figure is one it refused, so choosing it
+            // would only be refused again.
+            return new(int8Sha256, Int8,
+                string.Create(CultureInfo.InvariantCulture, $"only INT8 ran on this device (p50 {int8.P50Ms:F1} ms; it reported no figure for FP32, which it refused): INT8 chosen"),
+                null, int8.P50Ms);
+        }
+
         if (fp32 is null || int8 is null)
         {
             return new(fp32Sha256, Fp32,

@@ -58,4 +58,13 @@ public sealed class VariantChooserTests
         Assert.Equal(Fp32, single.ChosenSha256);
         Assert.Contains("only an FP32 variant", single.Reason, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_device_that_ran_int8_alone_gets_int8_because_it_refused_fp32()
+    {
+        var decision = VariantChooser.Choose(Fp32, Int8, [Figure(Int8, "int8", 31f)], 0.05);
+
+        Assert.Equal((Int8, "int8", (float?)null, (float?)31f), (decision.ChosenSha256, decision.ChosenPrecision, decision.Fp32P50Ms, decision.Int8P50Ms));
+        Assert.Contains("only INT8 ran on this device", decision.Reason, StringComparison.Ordinal);
+    }
 }
