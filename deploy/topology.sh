@@ -568,6 +568,7 @@ start() {
     mkdir -p "$DIR" "$RUN" "$LOGS"
     # Traversable (the postgres and mosquitto users reach their folders) but not listable by others.
     chmod 711 "$DIR"
+    chmod 700 "$LOGS"
     require_binaries
     make_secrets
     local deadline=$((SECONDS + TIMEOUT)) i
