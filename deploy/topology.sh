@@ -620,7 +620,10 @@ stop() {
     local i name pid pids=() left=()
     # Record every pid first, to check afterwards that none survived.
     for name in "$RUN"/*.pid; do
-        [[ -f $name ]] && pids+=("$(tr -dc '0-9' <"$name")")
+        [[ -f $name ]] || continue
+        pid=$(tr -dc '0-9' <"$name")
+        # Only those alive now: a stale file's pid may since belong to an unrelated process.
+        if pid_alive "$pid"; then pids+=("$pid"); fi
     done
     if pid=$(pg_pid); then pids+=("$pid"); fi
     # Agents first (they flush their outbox), then the silos (they commit what they hold), then the services.
