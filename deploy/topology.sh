@@ -568,6 +568,7 @@ start() {
     mkdir -p "$DIR" "$RUN" "$LOGS"
     # Traversable (the postgres and mosquitto users reach their folders) but not listable by others.
     chmod 711 "$DIR"
+    chmod 700 "$LOGS"
     require_binaries
     make_secrets
     local deadline=$((SECONDS + TIMEOUT)) i
@@ -619,7 +620,10 @@ stop() {
     local i name pid pids=() left=()
     # Record every pid first, to check afterwards that none survived.
     for name in "$RUN"/*.pid; do
-        [[ -f $name ]] && pids+=("$(tr -dc '0-9' <"$name")")
+        [[ -f $name ]] || continue
+        pid=$(tr -dc '0-9' <"$name")
+        # Only those alive now: a stale file's pid may since belong to an unrelated process.
+        if pid_alive "$pid"; then pids+=("$pid"); fi
     done
     if pid=$(pg_pid); then pids+=("$pid"); fi
     # Agents first (they flush their outbox), then the silos (they commit what they hold), then the services.
