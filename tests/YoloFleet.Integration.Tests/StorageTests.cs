@@ -35,7 +35,7 @@ public sealed class StorageTests : IClassFixture<PostgresDatabase>
         foreach (var table in new[]
         {
             "detections", "devices", "frames", "hard_frames", "models", "rollouts", "telemetry", "verifications",
-            "model_jobs", "model_assignments", "model_selections", "model_events", "model_benchmarks",
+            "model_jobs", "model_assignments", "model_selections", "model_events", "model_benchmarks", "rollout_events",
         })
         {
             Assert.Contains(table, tables);

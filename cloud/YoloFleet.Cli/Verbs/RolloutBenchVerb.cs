@@ -29,18 +29,22 @@ internal static class RolloutBenchVerb
         {
             var fleet = new StageSimulationSettings(parse.GetValue(devices), parse.GetValue(percent), parse.GetValue(rate), parse.GetValue(mean));
             var design = new SequentialTestDesign(Regression: parse.GetValue(delta) / 100);
+            var problem = fleet.Devices < 2 || !(fleet.StagePercent is > 0 and < 100) || !(fleet.HardFramesPerDeviceHour > 0) || !(fleet.ControlMean is > 0.1 and <= 1)
+                || parse.GetValue(repetitions) is < 1 or > 100_000
+                ? "need --devices ≥ 2, --stage-percent in (0, 100), --hard-frames-per-hour > 0, --control-agreement in (0.1, 1], --repetitions 1..100000."
+                : null;
             try
             {
                 design.Validate();
-                if (fleet.Devices < 2 || !(fleet.StagePercent is > 0 and < 100) || !(fleet.HardFramesPerDeviceHour > 0) || !(fleet.ControlMean is > 0.1 and <= 1)
-                    || parse.GetValue(repetitions) is < 1 or > 100_000)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(fleet), "need --devices ≥ 2, --stage-percent in (0, 100), --hard-frames-per-hour > 0, --control-agreement in (0.1, 1], --repetitions 1..100000.");
-                }
             }
             catch (ArgumentOutOfRangeException ex)
             {
-                Console.Error.WriteLine("error: " + ex.Message);
+                problem ??= "--regression: " + ex.Message;
+            }
+
+            if (problem is not null)
+            {
+                Console.Error.WriteLine("error: " + problem);
                 return ExitCodes.Invalid;
             }
 

@@ -68,6 +68,8 @@ public sealed class RolloutStore(NpgsqlDataSource dataSource)
     private const string Columns = "id, model_name, candidate_version, baseline_version, target_kind, target_group, target_devices, stages::text, gates::text, state, " +
         "stage_index, stage_started_at, previous_models::text, assignment_ids, last_gate::text, reason, created_by, created_at, updated_at, finished_at";
 
+    private static readonly string InsertColumns = Columns.Replace("::text", "", StringComparison.Ordinal);
+
     /// <summary>Inserts the rollout and its first events; returns the id of an active rollout that shares a device instead (nothing written).</summary>
     public async Task<(string? ConflictingRollout, string[] SharedDevices)> InsertAsync(RolloutRow row, IReadOnlyList<RolloutEventRow> events, CancellationToken cancellationToken = default)
     {
@@ -93,7 +95,7 @@ public sealed class RolloutStore(NpgsqlDataSource dataSource)
         }
 
         await using (var insert = new NpgsqlCommand($"""
-            INSERT INTO rollouts ({Columns})
+            INSERT INTO rollouts ({InsertColumns})
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13::jsonb, $14, $15::jsonb, $16, $17, $18, $19, $20)
             """, connection, transaction))
         {

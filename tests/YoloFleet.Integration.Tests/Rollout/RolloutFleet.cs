@@ -24,6 +24,9 @@ public sealed class RolloutFleet : IAsyncLifetime
 
     private static readonly (string Key, string Hash) ApiKey = ApiKeys.Mint();
 
+    /// <summary>The operator key the silo accepts (for the CLI, which takes it as --api-key).</summary>
+    public static string OperatorKey => ApiKey.Key;
+
     private readonly PostgresDatabase _database = new();
 
     public LocalFleet Fleet { get; private set; } = null!;

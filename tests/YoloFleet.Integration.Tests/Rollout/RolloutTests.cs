@@ -133,7 +133,9 @@ public sealed class RolloutTests(RolloutFleet fixture)
         var slow = new { percent = 50, minSoak = "02:00:00", minAgreementSamples = 1000, minLatencySamples = 0 };
         var started = await fixture.PostAsync("api/rollouts", new
         {
-            model = RolloutFleet.ModelName, group, stages = new object[] { slow, new { percent = 100, minSoak = "02:00:00", minAgreementSamples = 1000, minLatencySamples = 0 } },
+            model = RolloutFleet.ModelName,
+            group,
+            stages = new object[] { slow, new { percent = 100, minSoak = "02:00:00", minAgreementSamples = 1000, minLatencySamples = 0 } },
         }, HttpStatusCode.Created);
         var id = started.GetProperty("id").GetString()!;
         Assert.Equal(1, started.GetProperty("baselineVersion").GetInt32());

@@ -13,7 +13,8 @@ namespace YoloFleet.Integration.Tests.Rollout;
 /// (acknowledging downloading, verified and activated, or refusing a hash it is told is tampered), then sends one hard
 /// frame (a real coco128 JPEG with boxes traced from the FP32 model, which the cloud's verifier re-checks) and one
 /// telemetry report naming the model it runs. A model marked bad gets half of its boxes dropped, so it agrees with FP32
-/// less; every other model keeps all boxes but, on every fifth frame, one.
+/// less; every other model sends the traced boxes as they are. (Noise in a good model's boxes would make a test of a
+/// dozen frames per stage fail now and then, as α allows; the test's error rates are measured in the unit tests.)
 /// </summary>
 public sealed class SimulatedDevices : IAsyncDisposable
 {
@@ -67,7 +68,8 @@ public sealed class SimulatedDevices : IAsyncDisposable
         foreach (var device in _devices)
         {
             var sequence = Next(device);
-            var (jpeg, boxes) = _frames[(int)(sequence % (ulong)_frames.Count)];
+            var round = HardFramesSent / _devices.Count;
+            var (jpeg, boxes) = _frames[round % _frames.Count];
             var sha = Active[device];
             var message = new HardFrameUploaded
             {
@@ -81,7 +83,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
             };
             for (var i = 0; i < boxes.Length; i++)
             {
-                var dropped = sha == BadSha256 ? i % 2 == 1 : sequence % 5 == 0 && i == (int)(sequence % (ulong)boxes.Length);
+                var dropped = sha == BadSha256 && i % 2 == 1;
                 if (!dropped)
                 {
                     var d = boxes[i];
