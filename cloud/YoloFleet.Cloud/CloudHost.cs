@@ -22,6 +22,7 @@ public static class CloudHost
         app.MapRegistryApi();
         app.MapModelsApi();
         app.MapDeliveryApi();
+        app.MapSceneApi();
         return app;
     }
 }

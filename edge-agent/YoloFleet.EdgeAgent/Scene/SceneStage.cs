@@ -244,7 +244,8 @@ public sealed class SceneStage
             }
             else
             {
-                // Not started in this run (cannot happen: the builder starts every object it updates or ends).
+                // Its start was never stored (its frame was in flight when a run asked for no more frames): the cloud
+                // never heard of it, so neither does it hear its updates or end.
                 continue;
             }
 
