@@ -341,8 +341,13 @@ public sealed partial class AgentPipeline(
                     detected = new FrameTimings(0, step.Milliseconds, 0);
                     if (step.DetectorRan)
                     {
-                        generation.RecordFrame(step.Milliseconds);
                         timings.Record(PipelineStage.Inference, step.Milliseconds);
+                    }
+
+                    if (step.Plan == YoloFleet.Inference.Scene.DetectionPlanKind.WholeFrame)
+                    {
+                        // The model's own latency record keeps to whole frames: crops and tiles cost other multiples.
+                        generation.RecordFrame(step.Milliseconds);
                     }
 
                     boxes = step.Objects;
