@@ -37,6 +37,8 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<DeliveryDropRecord> DeliveryDrops => Set<DeliveryDropRecord>();
 
+    public DbSet<ObjectEventRecord> ObjectEvents => Set<ObjectEventRecord>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(FleetDbContext).Assembly);
 

@@ -23,6 +23,7 @@ public static class CloudHost
         app.MapModelsApi();
         app.MapDeliveryApi();
         app.MapRolloutsApi();
+        app.MapSceneApi();
         return app;
     }
 }

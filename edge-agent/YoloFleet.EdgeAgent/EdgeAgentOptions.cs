@@ -53,6 +53,17 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.Pipeline.LivenessFileOptions Liveness { get; set; } = new();
 
+    /// <summary>
+    /// The camera's scene (Agent:Scene, docs/scene.md): how the detector is scheduled (Mode WholeFrame, the default:
+    /// every whole frame as before; MotionGated: where and when something moves), and the tracker, zones and lines.
+    /// </summary>
+    [Required]
+    public YoloFleet.Inference.Scene.SceneSettings Scene { get; set; } = new() { Mode = YoloFleet.Inference.Scene.SceneMode.WholeFrame };
+
+    /// <summary>Object events from the scene (Agent:ObjectEvents); off by default.</summary>
+    [Required]
+    public YoloFleet.EdgeAgent.Scene.ObjectEventsOptions ObjectEvents { get; set; } = new();
+
     /// <summary>When a finite source ends, how long to wait for the outbox to empty before exiting.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -78,10 +89,30 @@ public sealed class EdgeAgentOptions : IValidatableObject
             yield return new ValidationResult($"Agent:Source:Video '{Source.Video}' does not exist.", [nameof(Source)]);
         }
 
+        // The scene's own checks name the bad value by its path ("Agent:Scene:Zones:0:Polygon must be ...").
+        var sceneError = SceneError();
+        if (sceneError is not null)
+        {
+            yield return new ValidationResult(sceneError, [nameof(Scene)]);
+        }
+
         // Every nested section, at any depth (YoloFleet.Contracts.Configuration, shared with the cloud).
         foreach (var result in YoloFleet.Contracts.Configuration.NestedOptionsValidator.ValidateSections(this, Section))
         {
             yield return result;
+        }
+    }
+
+    private string? SceneError()
+    {
+        try
+        {
+            Scene.ToOptions(Section + ":Scene");
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
         }
     }
 }
@@ -176,6 +207,13 @@ public sealed class DetectionOptions
 
     [Range(0, 64)]
     public int IntraOpThreads { get; set; }
+
+    /// <summary>Which frames get a detections message: All (default), Sampled (one per <see cref="SampleSeconds"/>) or None.</summary>
+    public YoloFleet.EdgeAgent.Scene.DetectionsPublishing Publish { get; set; } = YoloFleet.EdgeAgent.Scene.DetectionsPublishing.All;
+
+    /// <summary>With Publish Sampled: at most one detections message per this many seconds of frame time.</summary>
+    [Range(0.01, 86_400.0)]
+    public double SampleSeconds { get; set; } = 1;
 
     /// <summary>The detector settings every model the agent opens gets (the factory model, slots, candidates).</summary>
     public YoloFleet.Inference.DetectorOptions ToDetectorOptions()

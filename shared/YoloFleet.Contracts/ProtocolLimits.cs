@@ -15,6 +15,19 @@ public static class ProtocolLimits
     public const int MaxDeliveryPayloadBytes = 16 * 1024;
     public const int MaxShadowPayloadBytes = 4 * 1024;
 
+    /// <summary>One object event: its best crop (JPEG) and the zones and lines so far.</summary>
+    public const int MaxObjectEventPayloadBytes = 256 * 1024;
+
+    /// <summary>An object event's best crop; the agent scales the crop down and lowers its JPEG quality to fit.</summary>
+    public const int MaxObjectCropBytes = 192 * 1024;
+
+    /// <summary>Zone visits and line crossings in one object event (the oldest are left out past these).</summary>
+    public const int MaxZoneVisitsPerEvent = 64;
+    public const int MaxLineCrossingsPerEvent = 256;
+
+    /// <summary>A zone's or a line's name.</summary>
+    public const int MaxSceneNameLength = 64;
+
     /// <summary>Downstream: a retained model assignment (its variants' signed manifests included).</summary>
     public const int MaxModelAssignedPayloadBytes = 64 * 1024;
 
@@ -55,8 +68,20 @@ public static class ProtocolLimits
         Topics.AckKind => MaxAckPayloadBytes,
         Topics.DeliveryKind => MaxDeliveryPayloadBytes,
         Topics.ShadowKind => MaxShadowPayloadBytes,
+        Topics.ObjectEventsKind => MaxObjectEventPayloadBytes,
         _ => 0,
     };
+}
+
+/// <summary>The object-event contract's own version (<c>ObjectEventPublished.event_version</c>).</summary>
+public static class ObjectEvents
+{
+    /// <summary>The version this build writes and the only one it accepts.</summary>
+    public const uint ContractVersion = 1;
+
+    /// <summary>Line crossing directions on the wire.</summary>
+    public const string LeftToRight = "left-to-right";
+    public const string RightToLeft = "right-to-left";
 }
 
 public static class SchemaVersions

@@ -34,8 +34,11 @@ public static class Topics
     /// <summary>Device → cloud: a window of a candidate model running in shadow (<c>ShadowReported</c>).</summary>
     public const string ShadowKind = "shadow";
 
+    /// <summary>Device → cloud: a tracked object's start, update or end (<c>ObjectEventPublished</c>; docs/scene.md).</summary>
+    public const string ObjectEventsKind = "events";
+
     /// <summary>The kinds a device sends and the cloud ingests (device → cloud); the retained status is apart.</summary>
-    public static readonly IReadOnlyList<string> UpstreamKinds = [DetectionsKind, DetectionsBatchKind, HardFramesKind, TelemetryKind, AckKind, DeliveryKind, ShadowKind];
+    public static readonly IReadOnlyList<string> UpstreamKinds = [DetectionsKind, DetectionsBatchKind, HardFramesKind, TelemetryKind, AckKind, DeliveryKind, ShadowKind, ObjectEventsKind];
 
     /// <summary>The kinds the cloud sends a device (cloud → device): the only topics a device subscribes to.</summary>
     public static readonly IReadOnlyList<string> DownstreamKinds = [ModelKind, CommitsKind];
@@ -57,6 +60,8 @@ public static class Topics
     public static string Delivery(string deviceId) => DeviceTopic(deviceId, DeliveryKind);
 
     public static string Shadow(string deviceId) => DeviceTopic(deviceId, ShadowKind);
+
+    public static string ObjectEvents(string deviceId) => DeviceTopic(deviceId, ObjectEventsKind);
 
     /// <summary>Retained "online"/"offline"; the device's will message sets "offline".</summary>
     public static string Status(string deviceId) => DeviceTopic(deviceId, StatusKind);

@@ -254,6 +254,123 @@ public static class WireDecoder
         return null;
     }
 
+    /// <summary>
+    /// Decodes an object event (topic <c>events</c>) and checks it: the envelope, the object-event contract version, a
+    /// known kind, an object id, frame times that are positive and ordered (first seen ≤ last seen), a best score in
+    /// [0, 1], bounded zone and line lists with named entries and known directions, a crop that is a JPEG within
+    /// <see cref="ProtocolLimits.MaxObjectCropBytes"/>, and a best box that is finite and ordered.
+    /// </summary>
+    public static bool TryDecodeObjectEvent(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out ObjectEventPublished message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(ObjectEventPublished.Parser, payload, ProtocolLimits.MaxObjectEventPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId) ?? CheckObjectEvent(parsed);
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    private static Rejection? CheckObjectEvent(ObjectEventPublished e)
+    {
+        if (e.EventVersion != ObjectEvents.ContractVersion)
+        {
+            return new(RejectReason.UnsupportedSchema, $"event_version {e.EventVersion} is not supported; this cloud reads {ObjectEvents.ContractVersion}");
+        }
+
+        if (e.Kind is not (ObjectEventKind.Started or ObjectEventKind.Updated or ObjectEventKind.Ended))
+        {
+            return new(RejectReason.OutOfRange, $"kind {(int)e.Kind} is not started, updated or ended");
+        }
+
+        if (e.ObjectId == 0 || e.ObjectId > long.MaxValue)
+        {
+            return new(RejectReason.OutOfRange, "object_id must be between 1 and 2^63-1");
+        }
+
+        if (e.Kind == ObjectEventKind.Started && e.Revision != 0)
+        {
+            return new(RejectReason.OutOfRange, $"a start has revision 0; got {e.Revision}");
+        }
+
+        if (e.ClassId > 65_535)
+        {
+            return new(RejectReason.OutOfRange, $"class_id {e.ClassId} is too large");
+        }
+
+        if (e.AtUnixMs <= 0 || e.FirstSeenUnixMs <= 0 || e.LastSeenUnixMs < e.FirstSeenUnixMs)
+        {
+            return new(RejectReason.OutOfRange, "at, first_seen and last_seen must be positive times with first_seen <= last_seen");
+        }
+
+        if (!(e.BestScore >= 0f && e.BestScore <= 1f))
+        {
+            return new(RejectReason.OutOfRange, $"best_score {e.BestScore} is outside [0, 1]");
+        }
+
+        if (e.Zones.Count > ProtocolLimits.MaxZoneVisitsPerEvent || e.Lines.Count > ProtocolLimits.MaxLineCrossingsPerEvent)
+        {
+            return new(
+                RejectReason.OutOfRange,
+                $"{e.Zones.Count} zone visits and {e.Lines.Count} line crossings; at most {ProtocolLimits.MaxZoneVisitsPerEvent} and {ProtocolLimits.MaxLineCrossingsPerEvent}");
+        }
+
+        for (var i = 0; i < e.Zones.Count; i++)
+        {
+            var visit = e.Zones[i];
+            if (visit.Zone.Length is 0 or > ProtocolLimits.MaxSceneNameLength)
+            {
+                return new(RejectReason.OutOfRange, $"zones[{i}]: the zone's name must be 1-{ProtocolLimits.MaxSceneNameLength} characters");
+            }
+
+            if (visit.EnteredUnixMs <= 0 || (visit.ExitedUnixMs != 0 && visit.ExitedUnixMs < visit.EnteredUnixMs))
+            {
+                return new(RejectReason.OutOfRange, $"zones[{i}]: entered must be a positive time and exited 0 (inside) or not before it");
+            }
+        }
+
+        for (var i = 0; i < e.Lines.Count; i++)
+        {
+            var crossing = e.Lines[i];
+            if (crossing.Line.Length is 0 or > ProtocolLimits.MaxSceneNameLength)
+            {
+                return new(RejectReason.OutOfRange, $"lines[{i}]: the line's name must be 1-{ProtocolLimits.MaxSceneNameLength} characters");
+            }
+
+            if (crossing.Direction is not (ObjectEvents.LeftToRight or ObjectEvents.RightToLeft) || crossing.AtUnixMs <= 0)
+            {
+                return new(RejectReason.OutOfRange, $"lines[{i}]: direction must be {ObjectEvents.LeftToRight} or {ObjectEvents.RightToLeft}, at a positive time");
+            }
+        }
+
+        if (e.BestCropJpeg.Length > ProtocolLimits.MaxObjectCropBytes)
+        {
+            return new(RejectReason.Oversized, $"best_crop_jpeg is {e.BestCropJpeg.Length} bytes; the limit is {ProtocolLimits.MaxObjectCropBytes}");
+        }
+
+        if (e.BestCropJpeg.Length > 0 && !IsJpeg(e.BestCropJpeg.Span))
+        {
+            return new(RejectReason.Malformed, "best_crop_jpeg does not start with a JPEG SOI marker");
+        }
+
+        if (e.BestBox is { } box && CheckDetections([box]) is { } boxRejection)
+        {
+            return new(boxRejection.Reason, "best_box: " + boxRejection.Detail);
+        }
+
+        return (e.FrameWidth != 0 || e.FrameHeight != 0 ? CheckFrame(e.FrameWidth, e.FrameHeight) : null)
+            ?? CheckText(e.ModelVersion, "model_version", ProtocolLimits.MaxModelVersionLength)
+            ?? CheckSha256(e.ModelSha256, "model_sha256");
+    }
+
     /// <summary>An optional SHA-256 field: empty, or 64 hex digits.</summary>
     private static Rejection? CheckSha256(string value, string field) =>
         value.Length == 0 || (value.Length == 64 && value.All(char.IsAsciiHexDigit))

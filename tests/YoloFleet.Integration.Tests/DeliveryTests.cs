@@ -405,8 +405,8 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
     }
 
     /// <summary>
-    /// Every number from 1 to <paramref name="last"/> is stored exactly once (a frame, hard frame, telemetry report or
-    /// delivery report) or lies in a stored drop, and nothing else is stored.
+    /// Every number from 1 to <paramref name="last"/> is stored exactly once (a frame, hard frame, telemetry report,
+    /// delivery report or object event) or lies in a stored drop, and nothing else is stored.
     /// </summary>
     private async Task<Account> AccountAsync(string device, long last, Func<string>? context = null)
     {
@@ -416,6 +416,7 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
              UNION ALL SELECT sequence, 'hard frame' FROM hard_frames WHERE device_id = '{device}'
              UNION ALL SELECT sequence, 'telemetry' FROM telemetry WHERE device_id = '{device}'
              UNION ALL SELECT DISTINCT report_sequence, 'delivery' FROM delivery_drops WHERE device_id = '{device}'
+             UNION ALL SELECT sequence, 'object event' FROM object_events WHERE device_id = '{device}'
              """,
             r => (Sequence: r.GetInt64(0), Kind: r.GetString(1)));
         var drops = await _database.QueryAsync(

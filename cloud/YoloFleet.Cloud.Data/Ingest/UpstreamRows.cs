@@ -42,3 +42,32 @@ public sealed record TelemetryRow(
     string ActiveModelSha256 = "",
     string CandidateModelSha256 = "",
     bool Throttled = false);
+
+/// <summary>One zone visit of an object event; <paramref name="Exited"/> null while the object is inside.</summary>
+public sealed record ZoneVisitRow(string Zone, DateTimeOffset Entered, DateTimeOffset? Exited);
+
+/// <summary>One line crossing of an object event.</summary>
+public sealed record LineCrossingRow(string Line, string Direction, DateTimeOffset At);
+
+/// <summary>A validated object event on its way to the database.</summary>
+public sealed record ObjectEventRow(
+    string DeviceId,
+    long Sequence,
+    long ObjectId,
+    string Kind,
+    int Revision,
+    int ClassId,
+    DateTimeOffset At,
+    DateTimeOffset FirstSeen,
+    DateTimeOffset LastSeen,
+    float BestScore,
+    ZoneVisitRow[] Zones,
+    LineCrossingRow[] Lines,
+    ReadOnlyMemory<byte> BestCropJpeg,
+    DetectionRow? BestBox,
+    int FrameWidth,
+    int FrameHeight,
+    string ModelVersion,
+    string ModelSha256,
+    bool Recovered,
+    DateTimeOffset ReceivedAt);

@@ -5,7 +5,7 @@ using NpgsqlTypes;
 namespace YoloFleet.Cloud.Data.Ingest;
 
 /// <summary>
-/// Stores hard frames and telemetry, one row per message, idempotently: (device_id, sequence) is the key, so a
+/// Stores hard frames, telemetry and object events, one row per message, idempotently: (device_id, sequence) is the key, so a
 /// redelivered message inserts nothing and reports false. Both are low-volume (a few per device per minute), so a
 /// plain INSERT per message is enough; detections, the high-volume stream, go through <see cref="FrameBatchWriter"/>.
 /// </summary>
@@ -74,6 +74,56 @@ public sealed class UpstreamWriter(NpgsqlDataSource dataSource)
         p.AddWithValue(row.ActiveModelSha256);
         p.AddWithValue(row.CandidateModelSha256);
         p.AddWithValue(row.Throttled);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>Returns true when the object event was new, false when it was already stored.</summary>
+    public async Task<bool> InsertObjectEventAsync(ObjectEventRow row, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO object_events (device_id, sequence, object_id, kind, revision, class_id, at, first_seen, last_seen, best_score,
+                                       zones, lines, best_crop_jpeg, box_x1, box_y1, box_x2, box_y2, frame_width, frame_height,
+                                       model_version, model_sha256, recovered, received_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+            ON CONFLICT (device_id, sequence) DO NOTHING
+            """);
+        var p = command.Parameters;
+        p.AddWithValue(row.DeviceId);
+        p.AddWithValue(row.Sequence);
+        p.AddWithValue(row.ObjectId);
+        p.AddWithValue(row.Kind);
+        p.AddWithValue(row.Revision);
+        p.AddWithValue(row.ClassId);
+        p.AddWithValue(row.At.UtcDateTime);
+        p.AddWithValue(row.FirstSeen.UtcDateTime);
+        p.AddWithValue(row.LastSeen.UtcDateTime);
+        p.AddWithValue(row.BestScore);
+        p.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+            Value = JsonSerializer.Serialize(row.Zones.Select(z => new { zone = z.Zone, entered = z.Entered, exited = z.Exited })),
+        });
+        p.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+            Value = JsonSerializer.Serialize(row.Lines.Select(l => new { line = l.Line, direction = l.Direction, at = l.At })),
+        });
+        p.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Bytea,
+            Value = row.BestCropJpeg.IsEmpty ? DBNull.Value : row.BestCropJpeg.ToArray(),
+        });
+        foreach (var edge in new[] { row.BestBox?.X1, row.BestBox?.Y1, row.BestBox?.X2, row.BestBox?.Y2 })
+        {
+            p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Real, Value = (object?)edge ?? DBNull.Value });
+        }
+
+        p.AddWithValue(row.FrameWidth);
+        p.AddWithValue(row.FrameHeight);
+        p.AddWithValue(row.ModelVersion);
+        p.AddWithValue(row.ModelSha256);
+        p.AddWithValue(row.Recovered);
+        p.AddWithValue(row.ReceivedAt.UtcDateTime);
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 

@@ -832,6 +832,123 @@ namespace YoloFleet.Cloud.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ObjectEventRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("at");
+
+                    b.Property<byte[]>("BestCropJpeg")
+                        .HasColumnType("bytea")
+                        .HasColumnName("best_crop_jpeg");
+
+                    b.Property<float>("BestScore")
+                        .HasColumnType("real")
+                        .HasColumnName("best_score");
+
+                    b.Property<float?>("BoxX1")
+                        .HasColumnType("real")
+                        .HasColumnName("box_x1");
+
+                    b.Property<float?>("BoxX2")
+                        .HasColumnType("real")
+                        .HasColumnName("box_x2");
+
+                    b.Property<float?>("BoxY1")
+                        .HasColumnType("real")
+                        .HasColumnName("box_y1");
+
+                    b.Property<float?>("BoxY2")
+                        .HasColumnType("real")
+                        .HasColumnName("box_y2");
+
+                    b.Property<int>("ClassId")
+                        .HasColumnType("integer")
+                        .HasColumnName("class_id");
+
+                    b.Property<DateTimeOffset>("FirstSeen")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("first_seen");
+
+                    b.Property<int>("FrameHeight")
+                        .HasColumnType("integer")
+                        .HasColumnName("frame_height");
+
+                    b.Property<int>("FrameWidth")
+                        .HasColumnType("integer")
+                        .HasColumnName("frame_width");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("kind");
+
+                    b.Property<DateTimeOffset>("LastSeen")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_seen");
+
+                    b.Property<string>("LinesJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("lines");
+
+                    b.Property<string>("ModelSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("model_sha256");
+
+                    b.Property<string>("ModelVersion")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model_version");
+
+                    b.Property<long>("ObjectId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("object_id");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("received_at");
+
+                    b.Property<bool>("Recovered")
+                        .HasColumnType("boolean")
+                        .HasColumnName("recovered");
+
+                    b.Property<int>("Revision")
+                        .HasColumnType("integer")
+                        .HasColumnName("revision");
+
+                    b.Property<string>("ZonesJson")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("zones");
+
+                    b.HasKey("DeviceId", "Sequence");
+
+                    b.HasIndex("At")
+                        .HasDatabaseName("ix_object_events_at");
+
+                    b.HasIndex("DeviceId", "ObjectId", "Revision")
+                        .HasDatabaseName("ix_object_events_device_object_revision");
+
+                    b.ToTable("object_events", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_object_events_kind", "kind IN ('started', 'updated', 'ended')");
+                        });
+                });
+
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutEventRecord", b =>
                 {
                     b.Property<long>("Id")
@@ -1312,6 +1429,15 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .WithMany()
                         .HasForeignKey("ParentId")
                         .OnDelete(DeleteBehavior.Restrict);
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ObjectEventRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.RolloutEventRecord", b =>

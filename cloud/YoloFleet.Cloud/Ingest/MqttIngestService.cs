@@ -301,6 +301,20 @@ public sealed partial class MqttIngestService(
 
                 return deliveries.StoreAsync(DeliveryReportStorage.ToRow(delivery, time.GetUtcNow()), cancellationToken);
 
+            case Topics.ObjectEventsKind:
+                // A tracked object's start, update or end (docs/scene.md): stored once, acknowledged after the commit.
+                if (!WireDecoder.TryDecodeObjectEvent(deviceId, payload, out var objectEvent, out var eventRejection))
+                {
+                    return Reject(eventRejection!.Reason, message.Topic, eventRejection.Detail);
+                }
+
+                if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+                {
+                    return RejectUnknown(deviceId, message.Topic);
+                }
+
+                return upstream.StoreObjectEventAsync(ToObjectEventRow(objectEvent, time.GetUtcNow()), cancellationToken);
+
             default:
                 return Task.CompletedTask;
         }
@@ -431,6 +445,38 @@ public sealed partial class MqttIngestService(
         message.ShadowModelSha256.ToLowerInvariant(),
         message.ShadowModelVersion,
         ToRows(message.ShadowDetections));
+
+    internal static ObjectEventRow ToObjectEventRow(ObjectEventPublished message, DateTimeOffset receivedAt)
+    {
+        static DateTimeOffset Time(long unixMs) => DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
+        var box = message.BestBox is { } b ? new DetectionRow((short)b.ClassId, b.Score, b.X1, b.Y1, b.X2, b.Y2) : (DetectionRow?)null;
+        return new ObjectEventRow(
+            message.Envelope.DeviceId,
+            (long)message.Envelope.Sequence,
+            (long)message.ObjectId,
+            message.Kind switch
+            {
+                ObjectEventKind.Started => YoloFleet.Cloud.Data.Entities.ObjectEventRecord.Started,
+                ObjectEventKind.Updated => YoloFleet.Cloud.Data.Entities.ObjectEventRecord.Updated,
+                _ => YoloFleet.Cloud.Data.Entities.ObjectEventRecord.Ended,
+            },
+            (int)message.Revision,
+            (int)message.ClassId,
+            Time(message.AtUnixMs),
+            Time(message.FirstSeenUnixMs),
+            Time(message.LastSeenUnixMs),
+            message.BestScore,
+            [.. message.Zones.Select(z => new ZoneVisitRow(z.Zone, Time(z.EnteredUnixMs), z.ExitedUnixMs == 0 ? null : Time(z.ExitedUnixMs)))],
+            [.. message.Lines.Select(l => new LineCrossingRow(l.Line, l.Direction, Time(l.AtUnixMs)))],
+            message.BestCropJpeg.Memory,
+            box,
+            (int)message.FrameWidth,
+            (int)message.FrameHeight,
+            message.ModelVersion,
+            message.ModelSha256.ToLowerInvariant(),
+            message.Recovered,
+            receivedAt);
+    }
 
     private static DetectionRow[] ToRows(IReadOnlyList<YoloFleet.Contracts.Wire.Detection> detections)
     {

@@ -17,6 +17,7 @@ public static class StorageServices
         services.AddSingleton(sp => sp.GetRequiredService<CloudOptions>().Verifier);
         services.AddSingleton<DeviceDirectory>();
         services.AddSingleton<UpstreamWriter>();
+        services.AddSingleton<YoloFleet.Cloud.Data.Scene.ObjectEventAnalytics>();
         services.AddSingleton<VerificationWriter>();
         services.AddSingleton<RetentionSweeper>();
         services.AddSingleton<DeviceAdmission>();

@@ -6,7 +6,7 @@ using YoloFleet.Cloud.Verification;
 namespace YoloFleet.Cloud.Ingest;
 
 /// <summary>
-/// Persists hard frames and telemetry. Each returns a task that completes once the row has committed, which is when
+/// Persists hard frames, telemetry and object events. Each returns a task that completes once the row has committed, which is when
 /// the MQTT message may be acknowledged; a failed insert is retried with back-off until it commits or the silo stops
 /// (then the message stays unacknowledged and the broker redelivers it). A new hard frame then goes to the verifier.
 /// </summary>
@@ -45,6 +45,13 @@ public sealed partial class UpstreamStorage(
             await TellGrainAsync(() => grains.GetGrain<IDeviceGrain>(row.DeviceId)
                 .ReportModelsAsync(new ReportedModels(row.ActiveModelSha256, row.CandidateModelSha256, row.ReceivedAt, "telemetry")));
         }
+    }
+
+    /// <summary>An object event: stored once (a redelivery inserts nothing), then counted in the device's grain like any message.</summary>
+    public async Task StoreObjectEventAsync(ObjectEventRow row, CancellationToken stoppingToken)
+    {
+        await WithRetryAsync(ct => writer.InsertObjectEventAsync(row, ct), "object event", stoppingToken);
+        await TellGrainAsync(() => grains.GetGrain<IDeviceGrain>(row.DeviceId).RecordMessageAsync(row.Sequence, row.ReceivedAt));
     }
 
     private Task<bool> WithRetryAsync(Func<CancellationToken, Task<bool>> insert, string what, CancellationToken stoppingToken) =>

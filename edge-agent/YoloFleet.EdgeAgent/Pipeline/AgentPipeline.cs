@@ -9,6 +9,7 @@ using YoloFleet.EdgeAgent.HardFrames;
 using YoloFleet.EdgeAgent.Models;
 using YoloFleet.EdgeAgent.Outbox;
 using YoloFleet.EdgeAgent.Publishing;
+using YoloFleet.EdgeAgent.Scene;
 using YoloFleet.EdgeAgent.Sources;
 using YoloFleet.EdgeAgent.Telemetry;
 using YoloFleet.Inference;
@@ -29,6 +30,12 @@ namespace YoloFleet.EdgeAgent.Pipeline;
 /// The detector comes from <see cref="RunningDetector"/> frame by frame: a model swap takes effect at the next frame
 /// preprocessed, frames in flight finish on the detector they started with, and a slot bound to an older detector is
 /// bound again to the new one when it is next used.
+/// With a scene (Agent:Scene Mode MotionGated, or Agent:ObjectEvents on; <see cref="SceneStage"/>): MotionGated, the
+/// preprocess stage lets the scene decide per frame whether and where the detector runs (the scene's frames must be
+/// planned in order, each after the previous one's tracking, so the detector does not overlap with itself then) and the
+/// frame's message carries the tracked objects; WholeFrame, the stages run as without a scene and the publish stage
+/// hands each frame's detections to the tracker. Object events go through the same outbox; Agent:Detection:Publish
+/// decides which frames still get a detections message.
 /// </summary>
 public sealed partial class AgentPipeline(
     EdgeAgentOptions options,
@@ -50,10 +57,21 @@ public sealed partial class AgentPipeline(
     private long _lastPublishedAt;
     private double _inferenceMsTotal;
 
+    // The camera's scene, made on the first run and kept across source retries; null without one.
+    private SceneStage? _scene;
+    private bool _sceneMade;
+    private DateTimeOffset? _nextSampleAt;
+
     /// <summary>Called after each message was stored in the outbox (the demo prints from it; tests record it).</summary>
     public Func<DetectionsPublished, Task>? Published { get; set; }
 
     public long FramesPublished => Interlocked.Read(ref _framesPublished);
+
+    /// <summary>The camera's scene (null until the first run, and without one).</summary>
+    public SceneStage? Scene => _scene;
+
+    /// <summary>Detections messages stored in the outbox (with Agent:Detection:Publish Sampled or None, fewer than frames).</summary>
+    public long DetectionMessages { get; private set; }
 
     /// <summary>
     /// Runs the source through the stages until it ends, <see cref="SourceOptions.MaxFrames"/> is reached, or
@@ -63,6 +81,7 @@ public sealed partial class AgentPipeline(
     public async Task RunAsync(IFrameSource source, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
+        MakeScene();
         var slots = RentSlots();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var captured = Channel.CreateBounded<CapturedItem>(
@@ -116,11 +135,16 @@ public sealed partial class AgentPipeline(
             }
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
         if (stages.Select(stage => stage.Exception?.InnerException).FirstOrDefault(ex => ex is not null and not OperationCanceledException) is { } failure)
         {
+            // A failed pipeline is a crash as far as the scene goes: its open objects end at the next start.
+            cancellationToken.ThrowIfCancellationRequested();
             ExceptionDispatchInfo.Throw(failure);
         }
+
+        // The camera stops (source ended or lost, or the agent stops): every object it follows ends now.
+        StopScene();
+        cancellationToken.ThrowIfCancellationRequested();
 
         if (lost is not null)
         {
@@ -254,7 +278,16 @@ public sealed partial class AgentPipeline(
                 slot.Frame = item.Frame;
                 slot.CaptureMs = item.CaptureMs;
                 var generation = slot.Begin();
-                generation.Detector.Preprocess(item.Frame.Image, slot.Detector);
+                if (_scene is { GatesDetector: true })
+                {
+                    // The scene plans, runs the detector where it decided, and tracks, in frame order.
+                    _scene.Detect(item.Frame.Image, item.Frame.CapturedAt, generation.Detector, slot.Scene);
+                }
+                else
+                {
+                    generation.Detector.Preprocess(item.Frame.Image, slot.Detector);
+                }
+
                 await toInfer.WriteAsync(slot, cancellationToken);
             }
         }
@@ -272,7 +305,11 @@ public sealed partial class AgentPipeline(
             {
                 while (toInfer.TryRead(out var slot))
                 {
-                    slot.Generation!.Detector.Infer(slot.Detector);
+                    if (_scene is not { GatesDetector: true })
+                    {
+                        slot.Generation!.Detector.Infer(slot.Detector);
+                    }
+
                     await toPublish.WriteAsync(slot, cancellationToken);
                 }
             }
@@ -294,21 +331,60 @@ public sealed partial class AgentPipeline(
             {
                 var frame = slot.Frame!;
                 var generation = slot.Generation!;
-                generation.Detector.Postprocess(slot.Detector, results);
-                var detected = slot.Detector.Timings;
-                generation.RecordFrame(detected.TotalMs);
                 timings.Record(PipelineStage.Capture, slot.CaptureMs);
-                timings.Record(PipelineStage.Preprocess, detected.PreprocessMs);
-                timings.Record(PipelineStage.Inference, detected.InferenceMs);
-                timings.Record(PipelineStage.Postprocess, detected.PostprocessMs);
+                FrameTimings detected;
+                List<YoloFleet.Inference.Detection> boxes;
+                if (_scene is { GatesDetector: true })
+                {
+                    // The scene's frame: its detector time, and the objects it tracks (detected here or carried).
+                    var step = slot.Scene;
+                    detected = new FrameTimings(0, step.Milliseconds, 0);
+                    if (step.DetectorRan)
+                    {
+                        timings.Record(PipelineStage.Inference, step.Milliseconds);
+                    }
+
+                    if (step.Plan == YoloFleet.Inference.Scene.DetectionPlanKind.WholeFrame)
+                    {
+                        // The model's own latency record keeps to whole frames: crops and tiles cost other multiples.
+                        generation.RecordFrame(step.Milliseconds);
+                    }
+
+                    boxes = step.Objects;
+                }
+                else
+                {
+                    generation.Detector.Postprocess(slot.Detector, results);
+                    detected = slot.Detector.Timings;
+                    generation.RecordFrame(detected.TotalMs);
+                    timings.Record(PipelineStage.Preprocess, detected.PreprocessMs);
+                    timings.Record(PipelineStage.Inference, detected.InferenceMs);
+                    timings.Record(PipelineStage.Postprocess, detected.PostprocessMs);
+                    _scene?.Observe(frame.Image, frame.CapturedAt, results, slot.Scene);
+                    boxes = results;
+                }
 
                 var enqueueStarted = time.GetTimestamp();
-                var message = BuildMessage(frame, results, detected, generation.Model);
-                upstream.Append(Topics.DetectionsKind, message, envelope => message.Envelope = envelope);
-                var reason = hardFrames.Evaluate(results);
-                if (reason != HardFrameReason.None)
+                DetectionsPublished? message = null;
+                if (PublishesDetections(frame.CapturedAt))
                 {
-                    AppendHardFrame(frame, message, reason);
+                    message = BuildMessage(frame, boxes, detected, generation.Model);
+                    upstream.Append(Topics.DetectionsKind, message, envelope => message.Envelope = envelope);
+                    DetectionMessages++;
+
+                    // Hard frames judge the detector's own boxes of the whole frame (the verifier compares them with its own).
+                    var wholeFrame = _scene is not { GatesDetector: true } || slot.Scene.Plan == YoloFleet.Inference.Scene.DetectionPlanKind.WholeFrame;
+                    var judged = _scene is { GatesDetector: true } ? slot.Scene.Detected : results;
+                    var reason = wholeFrame ? hardFrames.Evaluate(judged) : HardFrameReason.None;
+                    if (reason != HardFrameReason.None)
+                    {
+                        AppendHardFrame(frame, message, judged, reason);
+                    }
+                }
+
+                if (_scene is not null)
+                {
+                    _scene.Emit(slot.Scene, upstream, generation.Model);
                 }
 
                 timings.Record(PipelineStage.Enqueue, time.GetElapsedTime(enqueueStarted).TotalMilliseconds);
@@ -324,7 +400,7 @@ public sealed partial class AgentPipeline(
                 var published = Interlocked.Increment(ref _framesPublished);
                 slot.Release();
                 free.TryWrite(slot);
-                if (Published is not null)
+                if (Published is not null && message is not null)
                 {
                     await Published(message);
                 }
@@ -363,7 +439,7 @@ public sealed partial class AgentPipeline(
     /// <summary>Hard frames too large for the protocol even as JPEG; skipped.</summary>
     public long HardFramesTooLarge { get; private set; }
 
-    private void AppendHardFrame(CapturedFrame frame, DetectionsPublished detections, HardFrameReason reason)
+    private void AppendHardFrame(CapturedFrame frame, DetectionsPublished detections, List<YoloFleet.Inference.Detection> judged, HardFrameReason reason)
     {
         Cv2.ImEncode(".jpg", frame.Image, out var jpeg, new ImageEncodingParam(ImwriteFlags.JpegQuality, options.HardFrames.JpegQuality));
         var upload = new HardFrameUploaded
@@ -375,7 +451,11 @@ public sealed partial class AgentPipeline(
             Jpeg = ByteString.CopyFrom(jpeg),
             Reason = reason.ToString().ToLowerInvariant(),
         };
-        upload.Detections.AddRange(detections.Detections);
+        foreach (var d in judged)
+        {
+            upload.Detections.Add(new WireDetection { ClassId = (uint)d.ClassId, Score = d.Score, X1 = d.X1, Y1 = d.Y1, X2 = d.X2, Y2 = d.Y2 });
+        }
+
         if (upload.CalculateSize() > ProtocolLimits.MaxHardFramePayloadBytes)
         {
             HardFramesTooLarge++;
@@ -385,6 +465,84 @@ public sealed partial class AgentPipeline(
 
         upstream.Append(Topics.HardFramesKind, upload, envelope => upload.Envelope = envelope);
     }
+
+    /// <summary>Makes the scene on the first run when the configuration asks for one, and ends what a crash left open.</summary>
+    private void MakeScene()
+    {
+        if (_sceneMade)
+        {
+            return;
+        }
+
+        _sceneMade = true;
+        var settings = options.Scene;
+        if (settings.Mode != YoloFleet.Inference.Scene.SceneMode.MotionGated && !options.ObjectEvents.Enabled)
+        {
+            return;
+        }
+
+        OpenObjectStore? store = null;
+        if (options.ObjectEvents.Enabled)
+        {
+            store = new OpenObjectStore(options.StateDirectory);
+            if (store.LoadError.Length > 0)
+            {
+                LogOpenObjectsDamaged(store.LoadError);
+            }
+        }
+
+        var model = detectors.Current.Detector.Model;
+        _scene = new SceneStage(
+            settings.ToOptions(EdgeAgentOptions.Section + ":Scene"), options.ObjectEvents, store, time, model.InputWidth, model.InputHeight);
+        var recovered = _scene.RecoverOpenObjects(upstream);
+        if (recovered > 0)
+        {
+            LogRecovered(recovered);
+        }
+
+        LogScene(settings.Mode, options.ObjectEvents.Enabled, options.Detection.Publish);
+    }
+
+    private void StopScene()
+    {
+        if (_scene is null)
+        {
+            return;
+        }
+
+        var step = new SceneStep();
+        _scene.Stop(step);
+        _scene.Emit(step, upstream, detectors.Model);
+    }
+
+    /// <summary>Agent:Detection:Publish: every frame, one per SampleSeconds of frame time, or none.</summary>
+    private bool PublishesDetections(DateTimeOffset capturedAt)
+    {
+        switch (options.Detection.Publish)
+        {
+            case DetectionsPublishing.None:
+                return false;
+            case DetectionsPublishing.Sampled:
+                if (_nextSampleAt is { } next && capturedAt < next)
+                {
+                    return false;
+                }
+
+                _nextSampleAt = capturedAt + TimeSpan.FromSeconds(options.Detection.SampleSeconds);
+                return true;
+            default:
+                return true;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Scene: mode {Mode}, object events {Events}, detections messages {Publish}")]
+    private partial void LogScene(YoloFleet.Inference.Scene.SceneMode mode, bool events, DetectionsPublishing publish);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ended {Objects} object(s) the previous run left open (it stopped without ending them)")]
+    private partial void LogRecovered(int objects);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Open objects file: {Error}")]
+    private partial void LogOpenObjectsDamaged(string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hard frame {FrameRef} is {Bytes} bytes as JPEG, over the protocol limit; skipped (lower Agent:HardFrames:JpegQuality)")]
     private partial void LogHardFrameTooLarge(string frameRef, int bytes);
@@ -409,6 +567,9 @@ public sealed partial class AgentPipeline(
         private bool _leased;
 
         public DetectorSlot Detector => _detector ?? throw new InvalidOperationException("The slot is not in use.");
+
+        /// <summary>The scene's findings for this slot's frame (with a scene).</summary>
+        public SceneStep Scene { get; } = new();
 
         /// <summary>The detector this slot's frame runs on (from <see cref="Begin"/>).</summary>
         public DetectorGeneration? Generation { get; private set; }
