@@ -37,6 +37,8 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<DeliveryDropRecord> DeliveryDrops => Set<DeliveryDropRecord>();
 
+    public DbSet<ShadowWindowRecord> ShadowWindows => Set<ShadowWindowRecord>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(FleetDbContext).Assembly);
 
