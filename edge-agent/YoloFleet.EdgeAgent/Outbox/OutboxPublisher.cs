@@ -279,6 +279,7 @@ public sealed partial class OutboxPublisher(
         Topics.TelemetryKind => Topics.Telemetry(options.DeviceId),
         Topics.AckKind => Topics.Ack(options.DeviceId),
         Topics.DeliveryKind => Topics.Delivery(options.DeviceId),
+        Topics.ShadowKind => Topics.Shadow(options.DeviceId),
         _ => throw new InvalidDataException($"The outbox holds a message of unknown kind '{kind}'."),
     };
 
