@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using YoloFleet.Cli;
+using YoloFleet.Cloud.Data.Shadow;
 using YoloFleet.Inference;
 using YoloFleet.Integration.Tests.Infrastructure;
 
@@ -92,6 +94,20 @@ public sealed class ShadowModeTests : IAsyncLifetime
             Assert.True(row.ActiveBoxes + row.CandidateBoxes > 0, "a disagreement has boxes on at least one side");
         });
         Assert.True(windows.Sum(row => row.OnlyActive + row.OnlyCandidate) > 0 || hard.Count > 0);
+
+        // What the rollout's shadow gate reads: the candidate's windows summed over the devices and a period; and a window
+        // received again (same device and sequence) is not stored twice.
+        var store = _fleet.CloudServices.GetRequiredService<ShadowWindowStore>();
+        var totals = await store.TotalsAsync(candidateSha, [device, "no-such-device"], DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(1));
+        var stored = await _database.QueryAsync(
+            $"SELECT count(*), coalesce(sum(matched), 0)::bigint, coalesce(sum(only_active + only_candidate), 0)::bigint, min(sequence) FROM shadow_windows WHERE device_id = '{device}' AND shadowed_frames > 0",
+            r => (Windows: r.GetInt64(0), Matched: r.GetInt64(1), Diverged: r.GetInt64(2), FirstSequence: r.GetInt64(3)));
+        var (count, matched, diverged, firstSequence) = stored.Single();
+        Assert.Equal((count, 1L, matched, diverged), (totals.Windows, totals.Devices, totals.Matched, totals.OnlyActive + totals.OnlyCandidate));
+        Assert.InRange(totals.Divergence, 0.0, 1.0);
+        var again = new ShadowWindowRow(device, firstSequence, activeSha, candidateSha, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 0, 0.1f, DateTimeOffset.UtcNow);
+        Assert.Equal(0, await store.InsertAsync(again));
+        Assert.Equal(0L, (await store.TotalsAsync(candidateSha, ["no-such-device"], DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(1))).Windows);
         Assert.Equal(0, _fleet.Counters.RejectedCount(YoloFleet.Contracts.RejectReason.OutOfRange));
     }
 }
