@@ -38,6 +38,7 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
     public DbSet<DeliveryDropRecord> DeliveryDrops => Set<DeliveryDropRecord>();
 
     public DbSet<ObjectEventRecord> ObjectEvents => Set<ObjectEventRecord>();
+    public DbSet<ShadowWindowRecord> ShadowWindows => Set<ShadowWindowRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(FleetDbContext).Assembly);

@@ -49,6 +49,7 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton<IDownstreamHandler>(sp => sp.GetRequiredService<CommitsHandler>());
         builder.Services.AddSingleton<MqttPublisher>();
         builder.Services.AddSingleton<PipelineLiveness>();
+        builder.Services.AddSingleton<YoloFleet.EdgeAgent.Shadow.ShadowRunner>();
         builder.Services.AddSingleton<AgentPipeline>();
         builder.Services.AddSingleton(_ => SystemdNotifyEnvironment.FromEnvironment());
         builder.Services.AddHostedService<SystemdWatchdog>();
@@ -76,6 +77,7 @@ public static class EdgeAgentHost
         services.AddSingleton(sp => new ModelSlotStore(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
         services.AddSingleton(sp => new ModelHealthCheck(sp.GetRequiredService<EdgeAgentOptions>().Models));
         services.AddSingleton<ActiveModelLoader>();
+        services.AddSingleton<YoloFleet.EdgeAgent.Shadow.ShadowCandidate>();
         services.AddSingleton(sp => sp.GetRequiredService<ActiveModelLoader>().Load());
         services.AddSingleton(sp => new ModelDownloader(
             new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30), MaxAutomaticRedirections = 5 })

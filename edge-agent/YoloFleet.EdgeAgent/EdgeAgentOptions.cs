@@ -49,6 +49,9 @@ public sealed class EdgeAgentOptions : IValidatableObject
     [Required]
     public YoloFleet.EdgeAgent.Models.ModelOptions Models { get; set; } = new();
 
+    /// <summary>Shadow mode: a candidate model run beside the active one on sampled frames (section "Agent:Shadow").</summary>
+    public YoloFleet.EdgeAgent.Shadow.ShadowOptions Shadow { get; set; } = new();
+
     /// <summary>The liveness file for health checks other than systemd's watchdog (Agent:Liveness; off by default).</summary>
     [Required]
     public YoloFleet.EdgeAgent.Pipeline.LivenessFileOptions Liveness { get; set; } = new();

@@ -403,6 +403,64 @@ public static class WireDecoder
         return true;
     }
 
+    /// <summary>
+    /// Decodes a <c>ShadowReported</c> (one window of a candidate in shadow): both SHA-256 present, a window that does not
+    /// end before it starts, shadowed plus budget-skipped frames within the window's frames, throttled ones within the
+    /// shadowed, latencies finite and non-negative, and a CPU share within 0..1.
+    /// </summary>
+    public static bool TryDecodeShadow(
+        string topicDeviceId, in ReadOnlySequence<byte> payload, out ShadowReported message, out Rejection? rejection)
+    {
+        message = null!;
+        if (!TryParse(ShadowReported.Parser, payload, ProtocolLimits.MaxShadowPayloadBytes, out var parsed, out rejection))
+        {
+            return false;
+        }
+
+        rejection = CheckEnvelope(parsed.Envelope, topicDeviceId) ?? CheckShadowWindow(parsed);
+        if (rejection is not null)
+        {
+            return false;
+        }
+
+        message = parsed;
+        return true;
+    }
+
+    private static Rejection? CheckShadowWindow(ShadowReported window)
+    {
+        if (window.ActiveSha256.Length == 0 || window.CandidateSha256.Length == 0)
+        {
+            return new(RejectReason.OutOfRange, "active_sha256 and candidate_sha256 are both required");
+        }
+
+        if ((CheckSha256(window.ActiveSha256, "active_sha256") ?? CheckSha256(window.CandidateSha256, "candidate_sha256")) is { } badHash)
+        {
+            return badHash;
+        }
+
+        if (window.WindowEndUnixMs < window.WindowStartUnixMs)
+        {
+            return new(RejectReason.OutOfRange, $"window_end_unix_ms {window.WindowEndUnixMs} is before window_start_unix_ms {window.WindowStartUnixMs}");
+        }
+
+        if ((ulong)window.ShadowedFrames + window.SkippedForBudget > window.Frames || window.ThrottledFrames > window.ShadowedFrames)
+        {
+            return new(RejectReason.OutOfRange,
+                $"frame counts disagree: {window.ShadowedFrames} shadowed + {window.SkippedForBudget} skipped of {window.Frames} frames, {window.ThrottledFrames} throttled");
+        }
+
+        float[] latencies = [window.ActiveP50Ms, window.ActiveP95Ms, window.CandidateP50Ms, window.CandidateP95Ms];
+        if (!latencies.All(ms => float.IsFinite(ms) && ms >= 0))
+        {
+            return new(RejectReason.OutOfRange, "latencies must be finite and non-negative");
+        }
+
+        return window.ShadowCpuShare is >= 0f and <= 1f
+            ? null
+            : new(RejectReason.OutOfRange, $"shadow_cpu_share {window.ShadowCpuShare} is not within 0..1");
+    }
+
     private static Rejection? CheckDropped(IReadOnlyList<DroppedRange> dropped, ulong reportSequence)
     {
         if (dropped.Count is 0 or > ProtocolLimits.MaxDroppedRangesPerReport)

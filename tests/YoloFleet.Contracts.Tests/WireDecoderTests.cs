@@ -191,6 +191,56 @@ public sealed class WireDecoderTests
         Assert.Equal(RejectReason.Malformed, garbled?.Reason);
     }
 
+    [Fact]
+    public void A_shadow_window_with_consistent_figures_is_accepted_and_one_that_contradicts_itself_is_refused()
+    {
+        ShadowReported Window() => new()
+        {
+            Envelope = Valid().Envelope,
+            ActiveSha256 = new string('a', 64),
+            CandidateSha256 = new string('b', 64),
+            WindowStartUnixMs = 1_000,
+            WindowEndUnixMs = 61_000,
+            Frames = 100,
+            ShadowedFrames = 20,
+            SkippedForBudget = 5,
+            Matched = 40,
+            OnlyActive = 3,
+            OnlyCandidate = 4,
+            ActiveP50Ms = 20,
+            ActiveP95Ms = 25,
+            CandidateP50Ms = 30,
+            CandidateP95Ms = 36,
+            ThrottledFrames = 2,
+            ShadowCpuShare = 0.2f,
+        };
+        Assert.True(WireDecoder.TryDecodeShadow("pi-1", Bytes(Window()), out var decoded, out _));
+        Assert.Equal((20u, 40u), (decoded.ShadowedFrames, decoded.Matched));
+
+        var noCandidate = Window();
+        noCandidate.CandidateSha256 = "";
+        var badHash = Window();
+        badHash.ActiveSha256 = new string('z', 64);
+        var backwards = Window();
+        backwards.WindowEndUnixMs = 0;
+        var tooMany = Window();
+        tooMany.ShadowedFrames = 99;
+        var throttled = Window();
+        throttled.ThrottledFrames = 21;
+        var nan = Window();
+        nan.CandidateP95Ms = float.NaN;
+        var share = Window();
+        share.ShadowCpuShare = 1.5f;
+        foreach (var bad in new[] { noCandidate, badHash, backwards, tooMany, throttled, nan, share })
+        {
+            Assert.False(WireDecoder.TryDecodeShadow("pi-1", Bytes(bad), out _, out var rejection));
+            Assert.Equal(RejectReason.OutOfRange, rejection!.Reason);
+        }
+
+        Assert.False(WireDecoder.TryDecodeShadow("pi-2", Bytes(Window()), out _, out var other));
+        Assert.NotEqual(RejectReason.OutOfRange, other!.Reason);
+    }
+
     private static void AssertRejected(byte[] payload, RejectReason reason)
     {
         Assert.False(WireDecoder.TryDecodeDetections("pi-1", new ReadOnlySequence<byte>(payload), out _, out var rejection));

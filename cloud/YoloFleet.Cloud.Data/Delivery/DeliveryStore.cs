@@ -67,6 +67,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             SELECT sequence, sequence FROM frames WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
             UNION ALL SELECT sequence, sequence FROM hard_frames WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
             UNION ALL SELECT sequence, sequence FROM telemetry WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
+            UNION ALL SELECT sequence, sequence FROM shadow_windows WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
             UNION ALL SELECT DISTINCT report_sequence, report_sequence FROM delivery_drops WHERE device_id = $1 AND report_sequence BETWEEN $2 AND $3
             UNION ALL SELECT greatest(first, $2), least(last, $3) FROM delivery_drops WHERE device_id = $1 AND last >= $2 AND first <= $3
             """);

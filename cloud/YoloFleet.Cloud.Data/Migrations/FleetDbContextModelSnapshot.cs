@@ -1128,6 +1128,100 @@ namespace YoloFleet.Cloud.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ShadowWindowRecord", b =>
+                {
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<long>("Sequence")
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    b.Property<float>("ActiveP50Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("active_p50_ms");
+
+                    b.Property<float>("ActiveP95Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("active_p95_ms");
+
+                    b.Property<string>("ActiveSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("active_sha256");
+
+                    b.Property<float>("CandidateP50Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("candidate_p50_ms");
+
+                    b.Property<float>("CandidateP95Ms")
+                        .HasColumnType("real")
+                        .HasColumnName("candidate_p95_ms");
+
+                    b.Property<string>("CandidateSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("candidate_sha256");
+
+                    b.Property<long>("Frames")
+                        .HasColumnType("bigint")
+                        .HasColumnName("frames");
+
+                    b.Property<long>("Matched")
+                        .HasColumnType("bigint")
+                        .HasColumnName("matched");
+
+                    b.Property<long>("OnlyActive")
+                        .HasColumnType("bigint")
+                        .HasColumnName("only_active");
+
+                    b.Property<long>("OnlyCandidate")
+                        .HasColumnType("bigint")
+                        .HasColumnName("only_candidate");
+
+                    b.Property<DateTimeOffset>("ReceivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("received_at");
+
+                    b.Property<float>("ShadowCpuShare")
+                        .HasColumnType("real")
+                        .HasColumnName("shadow_cpu_share");
+
+                    b.Property<long>("ShadowedFrames")
+                        .HasColumnType("bigint")
+                        .HasColumnName("shadowed_frames");
+
+                    b.Property<long>("SkippedForBudget")
+                        .HasColumnType("bigint")
+                        .HasColumnName("skipped_for_budget");
+
+                    b.Property<long>("ThrottledFrames")
+                        .HasColumnType("bigint")
+                        .HasColumnName("throttled_frames");
+
+                    b.Property<DateTimeOffset>("WindowEnd")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("window_end");
+
+                    b.Property<DateTimeOffset>("WindowStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("window_start");
+
+                    b.HasKey("DeviceId", "Sequence");
+
+                    b.HasIndex("CandidateSha256", "WindowEnd")
+                        .HasDatabaseName("ix_shadow_windows_candidate_end");
+
+                    b.ToTable("shadow_windows", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_shadow_windows_frames", "shadowed_frames + skipped_for_budget <= frames AND throttled_frames <= shadowed_frames");
+                        });
+                });
+
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.TelemetryRecord", b =>
                 {
                     b.Property<string>("DeviceId")
@@ -1445,6 +1539,15 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.HasOne("YoloFleet.Cloud.Data.Entities.RolloutRecord", null)
                         .WithMany()
                         .HasForeignKey("RolloutId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.ShadowWindowRecord", b =>
+                {
+                    b.HasOne("YoloFleet.Cloud.Data.Entities.DeviceRecord", null)
+                        .WithMany()
+                        .HasForeignKey("DeviceId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

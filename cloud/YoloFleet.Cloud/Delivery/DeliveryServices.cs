@@ -17,6 +17,8 @@ public static class DeliveryServices
         services.AddSingleton<DeliveryCounters>();
         services.AddSingleton<CommitConfirmations>();
         services.AddSingleton<DeliveryReportStorage>();
+        services.AddSingleton<YoloFleet.Cloud.Data.Shadow.ShadowWindowStore>();
+        services.AddSingleton<YoloFleet.Cloud.Shadow.ShadowWindowStorage>();
         services.AddSingleton<CommitConfirmationService>();
         services.AddHostedService(sp => sp.GetRequiredService<CommitConfirmationService>());
         return services;

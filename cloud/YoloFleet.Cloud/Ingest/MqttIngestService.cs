@@ -24,6 +24,7 @@ public sealed partial class MqttIngestService(
     ModelAckStorage modelAcks,
     CommitConfirmations confirmations,
     DeliveryReportStorage deliveries,
+    YoloFleet.Cloud.Shadow.ShadowWindowStorage shadows,
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
@@ -314,6 +315,20 @@ public sealed partial class MqttIngestService(
                 }
 
                 return upstream.StoreObjectEventAsync(ToObjectEventRow(objectEvent, time.GetUtcNow()), cancellationToken);
+
+            case Topics.ShadowKind:
+                // A window of a candidate in shadow: stored once, read by the rollout's shadow gate.
+                if (!WireDecoder.TryDecodeShadow(deviceId, payload, out var shadow, out var shadowRejection))
+                {
+                    return Reject(shadowRejection!.Reason, message.Topic, shadowRejection.Detail);
+                }
+
+                if (!await admission.IsAdmittedAsync(deviceId, cancellationToken))
+                {
+                    return RejectUnknown(deviceId, message.Topic);
+                }
+
+                return shadows.StoreAsync(YoloFleet.Cloud.Shadow.ShadowWindowStorage.ToRow(shadow, time.GetUtcNow()), cancellationToken);
 
             default:
                 return Task.CompletedTask;

@@ -87,6 +87,20 @@ public sealed class HardFramePolicy(HardFrameOptions options, TimeProvider time,
             return reason;
         }
 
+        return TryTakeBudget() ? reason : HardFrameReason.None;
+    }
+
+    /// <summary>
+    /// Takes one hard frame from the hourly budget (false, counted in <see cref="SkippedOverBudget"/>, when it is spent or
+    /// hard frames are off). <see cref="Evaluate"/> uses it; so does shadow mode for its disagreement frames.
+    /// </summary>
+    public bool TryTakeBudget()
+    {
+        if (!options.Enabled)
+        {
+            return false;
+        }
+
         var now = time.GetUtcNow();
         while (_recent.Count > 0 && now - _recent.Peek() >= TimeSpan.FromHours(1))
         {
@@ -96,12 +110,12 @@ public sealed class HardFramePolicy(HardFrameOptions options, TimeProvider time,
         if (_recent.Count >= options.BudgetPerHour)
         {
             SkippedOverBudget++;
-            return HardFrameReason.None;
+            return false;
         }
 
         _recent.Enqueue(now);
         Selected++;
-        return reason;
+        return true;
     }
 
     private HardFrameReason Classify(IReadOnlyList<Detection> detections)

@@ -33,7 +33,8 @@ public sealed partial class ModelAssignmentService(
     AssignmentReporter reporter,
     ThrottleMonitor throttle,
     TimeProvider time,
-    ILogger<ModelAssignmentService> logger) : BackgroundService
+    ILogger<ModelAssignmentService> logger,
+    YoloFleet.EdgeAgent.Shadow.ShadowCandidate? shadow = null) : BackgroundService
 {
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _signal = new(0);
@@ -227,6 +228,8 @@ public sealed partial class ModelAssignmentService(
         work.ThrowIfCancellationRequested();
         var entry = obtained.Installed ?? store.Install(obtained.DownloadedPath!, selected.Variant.ManifestJson.Span, manifest, assignment.AssignmentId, trust);
         entry = entry with { Status = SlotStatus.Installed, AssignmentId = assignment.AssignmentId, MaxLatencyMs = bound };
+        // Slot B is taken for this assignment: a candidate running in shadow stops (a shadow assignment starts it again).
+        shadow?.Set(null);
         if (store.State.Active?.Sha256 != entry.Sha256)
         {
             store.Save(store.State with { Candidate = entry, UpdatedAt = time.GetUtcNow() }, SwapCrashHook.MidStateRename);
@@ -247,10 +250,7 @@ public sealed partial class ModelAssignmentService(
 
         if (assignment.Slot == ModelAssignmentDecoder.ShadowSlot)
         {
-            // Running it beside the active model on sampled frames is a later issue; it waits in slot B.
-            detector.Dispose();
-            Finish(assignment, ModelStages.Shadowing, "", $"{entry.Version} is installed in slot B");
-            return false;
+            return StartShadow(assignment, entry, detector, bound);
         }
 
         SwapCrashHook.At(SwapCrashHook.BeforeHealthCheck);
@@ -535,6 +535,36 @@ public sealed partial class ModelAssignmentService(
         return size > Models.MaxModelBytes
             ? new Refused(ModelStages.Rejected, ModelReasonCodes.Disk, $"the model has {size} bytes; this agent takes at most {Models.MaxModelBytes} (Agent:Models:MaxModelBytes)")
             : null;
+    }
+
+    /// <summary>
+    /// A shadow assignment: the candidate is health-checked exactly as before a switch, but not switched to; passed, it
+    /// runs beside the active model on sampled frames (<see cref="YoloFleet.EdgeAgent.Shadow.ShadowRunner"/>).
+    /// </summary>
+    private bool StartShadow(ModelAssigned assignment, SlotEntry entry, Detector detector, double bound)
+    {
+        var result = health.Check(detector, bound);
+        if (!result.Passed)
+        {
+            detector.Dispose();
+            MarkCandidateFailed(entry);
+            LogHealthFailed(entry.Version, result.ReasonCode, result.Detail);
+            Finish(assignment, ModelStages.Rejected, result.ReasonCode,
+                $"{entry.Version} failed its health check, so it does not run in shadow: {result.Detail}");
+            return false;
+        }
+
+        LogHealthPassed(entry.Version, result.Detail);
+        if (shadow is null)
+        {
+            detector.Dispose();
+            Finish(assignment, ModelStages.Shadowing, "", $"{entry.Version} is installed in slot B");
+            return false;
+        }
+
+        shadow.Set(new DetectorGeneration(detector, new RunningModel(entry.Sha256, entry.Version, ModelOrigin.Slot, store.ModelPathOf(entry))));
+        Finish(assignment, ModelStages.Shadowing, "", $"{entry.Version} is installed in slot B and runs in shadow");
+        return false;
     }
 
     private void MarkCandidateFailed(SlotEntry entry)

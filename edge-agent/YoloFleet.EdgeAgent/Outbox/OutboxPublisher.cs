@@ -280,6 +280,7 @@ public sealed partial class OutboxPublisher(
         Topics.AckKind => Topics.Ack(options.DeviceId),
         Topics.DeliveryKind => Topics.Delivery(options.DeviceId),
         Topics.ObjectEventsKind => Topics.ObjectEvents(options.DeviceId),
+        Topics.ShadowKind => Topics.Shadow(options.DeviceId),
         _ => throw new InvalidDataException($"The outbox holds a message of unknown kind '{kind}'."),
     };
 

@@ -46,7 +46,8 @@ public sealed partial class AgentPipeline(
     PipelineLiveness liveness,
     ThrottleMonitor throttle,
     TimeProvider time,
-    ILogger<AgentPipeline> logger)
+    ILogger<AgentPipeline> logger,
+    YoloFleet.EdgeAgent.Shadow.ShadowRunner? shadow = null)
 {
     private readonly List<PipelineSlot> _slots = [];
     private long _framesPublished;
@@ -386,6 +387,9 @@ public sealed partial class AgentPipeline(
                 {
                     _scene.Emit(slot.Scene, upstream, generation.Model);
                 }
+
+                // Shadow mode: the candidate (if one runs in shadow) on a sampled share of frames, within its CPU budget.
+                shadow?.OnFrame(frame, results, message, detected.TotalMs);
 
                 timings.Record(PipelineStage.Enqueue, time.GetElapsedTime(enqueueStarted).TotalMilliseconds);
                 timings.FrameDone();

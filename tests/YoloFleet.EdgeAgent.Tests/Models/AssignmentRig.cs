@@ -60,7 +60,7 @@ internal sealed class AssignmentRig : IAsyncDisposable
         Http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         var downloader = new ModelDownloader(Http, Options.Models, time, NullLogger<ModelDownloader>.Instance);
         Service = new ModelAssignmentService(
-            Options, Store, Trust, downloader, health, Detectors, Loader, Reporter, throttle, time, NullLogger<ModelAssignmentService>.Instance);
+            Options, Store, Trust, downloader, health, Detectors, Loader, Reporter, throttle, time, NullLogger<ModelAssignmentService>.Instance, Shadow);
         Handler = new ModelAssignmentHandler(Options, Service, Reporter, NullLogger<ModelAssignmentHandler>.Instance);
     }
 
@@ -81,6 +81,9 @@ internal sealed class AssignmentRig : IAsyncDisposable
     public AssignmentReporter Reporter { get; }
 
     public HttpClient Http { get; }
+
+    /// <summary>The candidate a shadow assignment runs beside the active model.</summary>
+    public YoloFleet.EdgeAgent.Shadow.ShadowCandidate Shadow { get; } = new();
 
     public ModelAssignmentService Service { get; }
 
@@ -131,6 +134,7 @@ internal sealed class AssignmentRig : IAsyncDisposable
         await Service.StopAsync(CancellationToken.None);
         Service.Dispose();
         Detectors.Dispose();
+        Shadow.Dispose();
         Outbox.Dispose();
         _sequence.Dispose();
         Trust.Dispose();

@@ -316,6 +316,12 @@ public sealed class ModelAssignmentTests : IDisposable
         Assert.Equal((factorySha, TestModelSigner.Sha256Of(ModelB)), (outcome.ActiveSha256, outcome.CandidateSha256));
         Assert.Equal(factorySha, rig.Detectors.Model.Sha256);
         Assert.Equal(SlotStatus.Installed, rig.Store.State.Candidate!.Status);
+
+        // Health-checked and handed to shadow mode, not switched to.
+        Assert.Equal(TestModelSigner.Sha256Of(ModelB), rig.Shadow.Model?.Sha256);
+        var running = rig.Shadow.Acquire()!;
+        Assert.False(running.IsDisposed);
+        YoloFleet.EdgeAgent.Shadow.ShadowCandidate.Release(running);
     }
 
     [Fact]
