@@ -59,7 +59,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// The numbers of <c>[first, last]</c> the cloud holds for a device, as ranges (unsorted, possibly overlapping): a
-    /// frame, hard frame, telemetry report or delivery report with that sequence, or a reported drop covering it.
+    /// frame, hard frame, telemetry report, shadow window, object event or delivery report with that sequence, or a reported drop covering it.
     /// </summary>
     public async Task<IReadOnlyList<(long First, long Last)>> HeldWithinAsync(string deviceId, long first, long last, CancellationToken cancellationToken = default)
     {
@@ -68,6 +68,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             UNION ALL SELECT sequence, sequence FROM hard_frames WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
             UNION ALL SELECT sequence, sequence FROM telemetry WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
             UNION ALL SELECT sequence, sequence FROM shadow_windows WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
+            UNION ALL SELECT sequence, sequence FROM object_events WHERE device_id = $1 AND sequence BETWEEN $2 AND $3
             UNION ALL SELECT DISTINCT report_sequence, report_sequence FROM delivery_drops WHERE device_id = $1 AND report_sequence BETWEEN $2 AND $3
             UNION ALL SELECT greatest(first, $2), least(last, $3) FROM delivery_drops WHERE device_id = $1 AND last >= $2 AND first <= $3
             """);

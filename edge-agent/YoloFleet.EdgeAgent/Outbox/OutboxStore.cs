@@ -46,7 +46,7 @@ public sealed class OutboxStore : IDisposable
     private static readonly TimeSpan AckedWriteInterval = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Kinds kept per message in memory (one byte each), so a refusal can tell a delivery report from data.</summary>
-    private static readonly string[] KnownKinds = [Topics.DetectionsKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind, Topics.DeliveryKind, Topics.ObjectEventsKind];
+    private static readonly string[] KnownKinds = [Topics.DetectionsKind, Topics.HardFramesKind, Topics.TelemetryKind, Topics.AckKind, Topics.DeliveryKind, Topics.ObjectEventsKind, Topics.ShadowKind];
 
     private readonly string _directory;
     private readonly OutboxOptions _options;
