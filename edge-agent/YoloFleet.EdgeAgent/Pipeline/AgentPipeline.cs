@@ -367,15 +367,17 @@ public sealed partial class AgentPipeline(
 
                 var enqueueStarted = time.GetTimestamp();
                 DetectionsPublished? message = null;
+
+                // Hard frames and shadow mode judge the detector's own boxes of the whole frame (the verifier, and the
+                // candidate in shadow, compare them with their own of the same whole frame).
+                var wholeFrame = _scene is not { GatesDetector: true } || slot.Scene.Plan == YoloFleet.Inference.Scene.DetectionPlanKind.WholeFrame;
+                var judged = _scene is { GatesDetector: true } ? slot.Scene.Detected : results;
                 if (PublishesDetections(frame.CapturedAt))
                 {
                     message = BuildMessage(frame, boxes, detected, generation.Model);
                     upstream.Append(Topics.DetectionsKind, message, envelope => message.Envelope = envelope);
                     DetectionMessages++;
 
-                    // Hard frames judge the detector's own boxes of the whole frame (the verifier compares them with its own).
-                    var wholeFrame = _scene is not { GatesDetector: true } || slot.Scene.Plan == YoloFleet.Inference.Scene.DetectionPlanKind.WholeFrame;
-                    var judged = _scene is { GatesDetector: true } ? slot.Scene.Detected : results;
                     var reason = wholeFrame ? hardFrames.Evaluate(judged) : HardFrameReason.None;
                     if (reason != HardFrameReason.None)
                     {
@@ -388,8 +390,12 @@ public sealed partial class AgentPipeline(
                     _scene.Emit(slot.Scene, upstream, generation.Model);
                 }
 
-                // Shadow mode: the candidate (if one runs in shadow) on a sampled share of frames, within its CPU budget.
-                shadow?.OnFrame(frame, results, message, detected.TotalMs);
+                // Shadow mode: the candidate (if one runs in shadow) on a sampled share of the published whole frames (its
+                // disagreement hard frames refer to the frame's message), within its CPU budget.
+                if (shadow is not null && message is not null && wholeFrame)
+                {
+                    shadow.OnFrame(frame, judged, message, detected.TotalMs);
+                }
 
                 timings.Record(PipelineStage.Enqueue, time.GetElapsedTime(enqueueStarted).TotalMilliseconds);
                 timings.FrameDone();
