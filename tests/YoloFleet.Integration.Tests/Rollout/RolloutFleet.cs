@@ -22,6 +22,13 @@ public sealed class RolloutFleet : IAsyncLifetime
 {
     public const string ModelName = "ro-detector";
 
+    /// <summary>
+    /// The model of the rollouts with real agents: picodet_s_416 as the baseline (version 1) and yolox_nano_416, the FP32
+    /// verifier's own model, as the candidate (version 2). A real agent on the candidate agrees with the verifier up to
+    /// its JPEG round trip, so a good candidate is good on real inference too.
+    /// </summary>
+    public const string RealModelName = "ro-real-detector";
+
     private static readonly (string Key, string Hash) ApiKey = ApiKeys.Mint();
 
     /// <summary>The operator key the silo accepts (for the CLI, which takes it as --api-key).</summary>
@@ -37,13 +44,21 @@ public sealed class RolloutFleet : IAsyncLifetime
 
     public string CandidateSha256 { get; private set; } = "";
 
+    /// <summary>picodet_s_416, version 1 of <see cref="RealModelName"/>.</summary>
+    public string RealBaselineSha256 { get; private set; } = "";
+
+    /// <summary>yolox_nano_416, version 2 of <see cref="RealModelName"/>.</summary>
+    public string RealCandidateSha256 { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         await TestServices.RequireMosquittoAsync();
         await _database.InitializeAsync();
         await StartSiloAsync();
-        BaselineSha256 = await UploadAsync(SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
-        CandidateSha256 = await UploadAsync(SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2);
+        BaselineSha256 = await UploadAsync(ModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
+        CandidateSha256 = await UploadAsync(ModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2);
+        RealBaselineSha256 = await UploadAsync(RealModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 1);
+        RealCandidateSha256 = await UploadAsync(RealModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 2);
     }
 
     public async Task DisposeAsync()
@@ -72,14 +87,19 @@ public sealed class RolloutFleet : IAsyncLifetime
     {
         var group = prefix + "-" + Guid.NewGuid().ToString("N")[..6];
         var devices = Enumerable.Range(0, count).Select(i => $"{group}-{i:D2}").ToList();
+        await RegisterDevicesAsync(group, devices);
+        return (group, devices);
+    }
+
+    /// <summary>Registers the devices, active, in <paramref name="group"/>.</summary>
+    public async Task RegisterDevicesAsync(string group, IEnumerable<string> devices)
+    {
         foreach (var device in devices)
         {
             using var response = await Http.PostAsJsonAsync("api/devices", new { deviceId = device, displayName = "", status = "active", group });
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
             await Fleet.RegisterDeviceAsync(device, CancellationToken.None);
         }
-
-        return (group, devices);
     }
 
     public async Task<JsonElement> PostAsync(string path, object? body, HttpStatusCode expected)
@@ -113,10 +133,10 @@ public sealed class RolloutFleet : IAsyncLifetime
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey.Key);
     }
 
-    private async Task<string> UploadAsync(string modelPath, string manifestFile, int expectedVersion)
+    private async Task<string> UploadAsync(string name, string modelPath, string manifestFile, int expectedVersion)
     {
         var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "models", "manifests", manifestFile)))!.AsObject();
-        manifest["name"] = ModelName;
+        manifest["name"] = name;
         using var form = new MultipartFormDataContent();
         form.Add(new StringContent(manifest.ToJsonString()), "manifest");
         form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(modelPath)), "model", Path.GetFileName(modelPath));
