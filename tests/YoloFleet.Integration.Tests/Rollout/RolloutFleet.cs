@@ -1,12 +1,17 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using YoloFleet.Cli;
+using YoloFleet.Cloud.Registry.Models;
 using YoloFleet.Cloud.Security;
 using YoloFleet.Inference;
+using YoloFleet.Inference.Manifest;
 using YoloFleet.Integration.Tests.Infrastructure;
 using YoloFleet.Integration.Tests.ModelDistribution;
 
@@ -29,6 +34,12 @@ public sealed class RolloutFleet : IAsyncLifetime
     /// </summary>
     public const string RealModelName = "ro-real-detector";
 
+    /// <summary>
+    /// The model of the rollout over mixed hardware: yolox_nano_416 (version 1) and picodet_s_416 (version 2) with an INT8
+    /// variant beside its FP32, so that each device's benchmarks choose between them.
+    /// </summary>
+    public const string HardwareModelName = "ro-hw-detector";
+
     private static readonly (string Key, string Hash) ApiKey = ApiKeys.Mint();
 
     /// <summary>The operator key the silo accepts (for the CLI, which takes it as --api-key).</summary>
@@ -43,6 +54,9 @@ public sealed class RolloutFleet : IAsyncLifetime
     public string BaselineSha256 { get; private set; } = "";
 
     public string CandidateSha256 { get; private set; } = "";
+
+    /// <summary>Version 2 of <see cref="HardwareModelName"/>: its FP32 (picodet_s_416) and INT8 hashes.</summary>
+    public (string Fp32, string Int8) HardwareCandidate { get; private set; }
 
     /// <summary>picodet_s_416, version 1 of <see cref="RealModelName"/>.</summary>
     public string RealBaselineSha256 { get; private set; } = "";
@@ -59,6 +73,8 @@ public sealed class RolloutFleet : IAsyncLifetime
         CandidateSha256 = await UploadAsync(ModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2);
         RealBaselineSha256 = await UploadAsync(RealModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 1);
         RealCandidateSha256 = await UploadAsync(RealModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 2);
+        await UploadAsync(HardwareModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
+        HardwareCandidate = (await UploadAsync(HardwareModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2), await AddInt8Async(HardwareModelName, 2));
     }
 
     public async Task DisposeAsync()
@@ -144,6 +160,30 @@ public sealed class RolloutFleet : IAsyncLifetime
         var version = await ModelDistributionFleet.ReadJsonAsync(response, HttpStatusCode.Created);
         Assert.Equal(expectedVersion, version.GetProperty("version").GetInt32());
         return version.GetProperty("variants")[0].GetProperty("sha256").GetString()!;
+    }
+
+    /// <summary>
+    /// Registers a signed INT8 variant of the version through the store and signer a quantize job uses, without the job
+    /// (minutes of quantizing on 2 cores for a file the simulated devices never download; the job itself is tested in
+    /// QuantizeJobTests). Its hash is that of a stand-in byte string; returns it.
+    /// </summary>
+    private async Task<string> AddInt8Async(string name, int version)
+    {
+        var store = Fleet.CloudServices.GetRequiredService<ModelStore>();
+        var registry = Fleet.CloudServices.GetRequiredService<ModelRegistry>();
+        var fp32 = await store.FindAsync(name, version, ModelStore.Fp32) ?? throw new InvalidOperationException($"{name} {version} has no FP32 variant");
+        var bytes = Encoding.UTF8.GetBytes($"INT8 stand-in for {name} version {version}");
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var manifest = ModelManifest.Parse(Encoding.UTF8.GetBytes(fp32.ManifestJson), $"{name} {version} fp32") with { Signature = null };
+        var int8 = await store.InsertInt8Async(fp32, sha256, bytes.Length, jobId: 0, reportJson: "{}", v => (
+            registry.Sign(manifest with
+            {
+                Precision = ModelStore.Int8,
+                Model = manifest.Model with { File = ModelRegistry.FileNameOf(name, v, ModelStore.Int8), Sha256 = sha256, SizeBytes = bytes.Length },
+            }),
+            registry.Sign(manifest)));
+        Assert.Equal(version, int8.Version);
+        return sha256;
     }
 
     private static string RepositoryRoot()

@@ -176,6 +176,56 @@ public sealed class RolloutTests(RolloutFleet fixture)
         }
     }
 
+    /// <summary>
+    /// "Fine on average but slow on one class of hardware": a quarter of the devices measure the candidate's INT8 slower
+    /// than its FP32 (as YOLOX-Nano's INT8 is on some CPUs), the rest faster. Each stage's assignment leaves the variant to
+    /// the devices' benchmarks; the registry's chooser picks per device, and the rollout ends with the slow class on FP32
+    /// and the others on INT8, each assignment recording why.
+    /// </summary>
+    [Fact]
+    public async Task A_candidate_whose_int8_is_slower_on_some_hardware_ends_on_fp32_there_and_int8_elsewhere()
+    {
+        var (group, devices) = await fixture.RegisterGroupAsync("ro-hw", Devices);
+        var slowInt8 = devices.Where((_, i) => i % 4 == 0).ToHashSet(StringComparer.Ordinal);
+        await using var fleet = await SimulatedDevices.StartAsync(TestServices.Mosquitto, devices, fixture.BaselineSha256);
+        fleet.Benchmarks = device => slowInt8.Contains(device) ? (30f, 36f) : (30f, 20f);
+        var id = (await fixture.PostAsync("api/rollouts", new
+        {
+            model = RolloutFleet.HardwareModelName,
+            candidateVersion = 2,
+            group,
+            stages = new[] { Stage(5), Stage(25), Stage(100) },
+            gates = new { regression = 0.10 },
+        }, HttpStatusCode.Created)).GetProperty("id").GetString()!;
+
+        var status = await RunUntilEndedAsync(fleet, id, devices);
+        Assert.True(status.GetProperty("state").GetString() == "completed", $"rollout did not complete: {status}");
+        Assert.Equal([0, 1, 2], StageEntries(status));
+
+        var (fp32, int8) = fixture.HardwareCandidate;
+        await WaitForDevicesAsync(fleet, sha => sha == fp32 || sha == int8);
+        Assert.All(devices, device => Assert.True(
+            fleet.Active[device] == (slowInt8.Contains(device) ? fp32 : int8),
+            $"{device} (INT8 {(slowInt8.Contains(device) ? "slower" : "faster")}) runs {fleet.Active[device]}"));
+
+        // Why, per device: the choice each of the rollout's assignments recorded.
+        var choices = new Dictionary<string, (string Precision, string Reason)>(StringComparer.Ordinal);
+        foreach (var assignmentId in status.GetProperty("assignmentIds").EnumerateArray().Select(a => a.GetString()!))
+        {
+            foreach (var device in (await fixture.GetAsync($"api/assignments/{assignmentId}")).GetProperty("devices").EnumerateArray())
+            {
+                choices[device.GetProperty("deviceId").GetString()!] = (device.GetProperty("selectedPrecision").GetString()!, device.GetProperty("reason").GetString()!);
+            }
+        }
+
+        Assert.Equal(devices.Order(StringComparer.Ordinal), choices.Keys.Order(StringComparer.Ordinal));
+        foreach (var (device, choice) in choices)
+        {
+            var expected = slowInt8.Contains(device) ? ("fp32", "INT8 not measured faster enough") : ("int8", "INT8 measured faster");
+            Assert.True(choice.Precision == expected.Item1 && choice.Reason.StartsWith(expected.Item2, StringComparison.Ordinal), $"{device}: {choice}");
+        }
+    }
+
     [Fact]
     public async Task A_candidate_that_agrees_less_with_fp32_is_rolled_back_and_no_device_is_left_on_it()
     {
