@@ -208,15 +208,14 @@ public sealed class RolloutTests(RolloutFleet fixture)
             fleet.Active[device] == (slowInt8.Contains(device) ? fp32 : int8),
             $"{device} (INT8 {(slowInt8.Contains(device) ? "slower" : "faster")}) runs {fleet.Active[device]}"));
 
-        // Why, per device: the choice each of the rollout's assignments recorded.
-        var choices = new Dictionary<string, (string Precision, string Reason)>(StringComparer.Ordinal);
-        foreach (var assignmentId in status.GetProperty("assignmentIds").EnumerateArray().Select(a => a.GetString()!))
-        {
-            foreach (var device in (await fixture.GetAsync($"api/assignments/{assignmentId}")).GetProperty("devices").EnumerateArray())
-            {
-                choices[device.GetProperty("deviceId").GetString()!] = (device.GetProperty("selectedPrecision").GetString()!, device.GetProperty("reason").GetString()!);
-            }
-        }
+        // Why, per device, in the rollout's status: the choice each device's assignment recorded.
+        status = await fixture.GetAsync($"api/rollouts/{id}");
+        var choices = status.GetProperty("variants").EnumerateArray().ToDictionary(
+            v => v.GetProperty("deviceId").GetString()!,
+            v => (Precision: v.GetProperty("precision").GetString()!, Reason: v.GetProperty("reason").GetString()!),
+            StringComparer.Ordinal);
+        var assignmentIds = status.GetProperty("assignmentIds").EnumerateArray().Select(a => a.GetString()).ToHashSet();
+        Assert.All(status.GetProperty("variants").EnumerateArray(), v => Assert.Contains(v.GetProperty("assignmentId").GetString(), assignmentIds));
 
         Assert.Equal(devices.Order(StringComparer.Ordinal), choices.Keys.Order(StringComparer.Ordinal));
         foreach (var (device, choice) in choices)
