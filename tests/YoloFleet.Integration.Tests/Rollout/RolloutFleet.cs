@@ -47,6 +47,12 @@ public sealed class RolloutFleet : IAsyncLifetime
 
     private readonly PostgresDatabase _database = new();
 
+    /// <summary>
+    /// The silo's state directory (the manifest signing key, the artifacts), kept across <see cref="RestartAsync"/>: the stored manifests are signed once at upload, so
+    /// a restarted silo must keep the key that real agents pin (as a production silo keeps its key file).
+    /// </summary>
+    private readonly string _stateFolder = Directory.CreateTempSubdirectory("yf-ro-silo-state-").FullName;
+
     public LocalFleet Fleet { get; private set; } = null!;
 
     public HttpClient Http { get; private set; } = null!;
@@ -86,6 +92,7 @@ public sealed class RolloutFleet : IAsyncLifetime
         }
 
         await _database.DisposeAsync();
+        Directory.Delete(_stateFolder, recursive: true);
     }
 
     /// <summary>Stops the silo (every grain activation and timer with it) and starts a new one on the same database and broker.</summary>
@@ -144,6 +151,7 @@ public sealed class RolloutFleet : IAsyncLifetime
                 new("Cloud:Verifier:QueueCapacity", "256"),
                 new("Cloud:Rollout:EvaluationInterval", "00:00:00.500"),
                 new("Cloud:Rollout:KeeperInterval", "00:00:01"),
+                new("Cloud:StateDirectory", _stateFolder),
             ]);
         Http = new HttpClient { BaseAddress = new Uri(Fleet.HttpAddress), Timeout = TimeSpan.FromMinutes(2) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey.Key);

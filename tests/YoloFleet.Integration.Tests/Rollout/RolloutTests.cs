@@ -39,7 +39,8 @@ public sealed class RolloutTests(RolloutFleet fixture)
         var started = await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Created);
         var id = started.GetProperty("id").GetString()!;
         Assert.Equal(("running", 0, Devices), (started.GetProperty("state").GetString(), started.GetProperty("stageIndex").GetInt32(), started.GetProperty("targetDevices").GetArrayLength()));
-        Assert.Single(started.GetProperty("stageDevices").EnumerateArray());
+        // 5 % of 20 by a hash bucket: at least one device (the lowest bucket), and by chance sometimes more, never all.
+        Assert.InRange(started.GetProperty("stageDevices").GetArrayLength(), 1, Devices - 1);
 
         // A second rollout over the same devices is refused while this one is active.
         var overlapping = await fixture.PostAsync("api/rollouts", Request(group), HttpStatusCode.Conflict);
@@ -120,7 +121,9 @@ public sealed class RolloutTests(RolloutFleet fixture)
                 model = RolloutFleet.RealModelName,
                 candidateVersion = 2,
                 group,
-                stages = new[] { Stage(5), Stage(25), Stage(100) },
+                // Real inference's latency on a loaded 2-core runner is not comparable with the simulated devices' fixed
+                // figure, so the latency gate is off here (minLatencySamples 0); it is tested with simulated devices.
+                stages = new[] { 5.0, 25, 100 }.Select(percent => new { percent, minSoak = "00:00:01", minAgreementSamples = 12, minLatencySamples = 0 }),
                 gates = new { regression = 0.15 },
             }, HttpStatusCode.Created);
             var id = started.GetProperty("id").GetString()!;
