@@ -122,7 +122,20 @@ public sealed record RolloutStatus(
     [property: Id(16)] RolloutEventView[] Events,
     [property: Id(17)] DateTimeOffset CreatedAt,
     [property: Id(18)] DateTimeOffset UpdatedAt,
-    [property: Id(19)] DateTimeOffset? FinishedAt);
+    [property: Id(19)] DateTimeOffset? FinishedAt,
+    [property: Id(20)] RolloutDeviceVariant[]? Variants = null);
+
+/// <summary>
+/// The variant the registry chose for one device of a rollout, and why: the choice its newest assignment of the rollout
+/// recorded (null while the device benchmarks). The API fills these in; the grain keeps assignment ids only.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record RolloutDeviceVariant(
+    [property: Id(0)] string DeviceId,
+    [property: Id(1)] string AssignmentId,
+    [property: Id(2)] string? Sha256,
+    [property: Id(3)] string? Precision,
+    [property: Id(4)] string? Reason);
 
 /// <summary>One gate evaluation: the verdict ("wait", "pass", "roll-back", "stop"), why, and the figures behind it.</summary>
 [GenerateSerializer, Immutable]

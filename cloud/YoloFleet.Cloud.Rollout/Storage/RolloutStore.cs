@@ -108,6 +108,22 @@ public sealed class RolloutStore(NpgsqlDataSource dataSource)
         return (null, []);
     }
 
+    /// <summary>
+    /// The oldest running or paused rollout whose target holds any of <paramref name="devices"/>, with those devices (at
+    /// most 10); null when none does. For refusing manual assignments to devices a rollout is moving.
+    /// </summary>
+    public async Task<(string RolloutId, string[] HeldDevices)?> FindHoldingAsync(IReadOnlyCollection<string> devices, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("""
+            SELECT id, ARRAY(SELECT unnest(target_devices) INTERSECT SELECT unnest($1::text[]) ORDER BY 1 LIMIT 10)
+            FROM rollouts WHERE state IN ('running', 'paused') AND target_devices && $1::text[] ORDER BY created_at LIMIT 1
+            """, connection);
+        command.Parameters.AddWithValue(devices.ToArray());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetString(0), reader.GetFieldValue<string[]>(1)) : null;
+    }
+
     /// <summary>Writes the rollout's mutable state and the events of this change in one transaction.</summary>
     public async Task SaveAsync(RolloutRow row, IReadOnlyList<RolloutEventRow> events, CancellationToken cancellationToken = default)
     {

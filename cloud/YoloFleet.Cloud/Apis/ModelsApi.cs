@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
 using YoloFleet.Cloud.Abstractions;
+using YoloFleet.Cloud.Data.Registry;
 using YoloFleet.Cloud.Ingest;
 using YoloFleet.Cloud.Registry;
 using YoloFleet.Cloud.Registry.Artifacts;
@@ -8,6 +9,7 @@ using YoloFleet.Cloud.Registry.Assignments;
 using YoloFleet.Cloud.Registry.Models;
 using YoloFleet.Cloud.Registry.Quantization;
 using YoloFleet.Cloud.Registry.Signing;
+using YoloFleet.Cloud.Rollout.Storage;
 using YoloFleet.Cloud.Security;
 using YoloFleet.Contracts;
 using YoloFleet.Inference.Manifest;
@@ -150,9 +152,26 @@ public static class ModelsApi
                 new SigningKeyView(signer.KeyId, ManifestSigner.Algorithm, signer.PublicKeyPem, ManifestSigningKey.PublicKeyPathFor(Path.GetFullPath(key.KeyFile)))));
         });
 
-    private static Task<IResult> AssignAsync(AssignRequest request, AssignmentService assignments, CancellationToken cancellationToken) =>
+    private static Task<IResult> AssignAsync(
+        AssignRequest request, AssignmentService assignments, DeviceDirectory devices, RolloutStore rollouts, CancellationToken cancellationToken) =>
         GuardedAsync(async () =>
         {
+            // A device in a running or paused rollout takes its model from that rollout alone: a manual assignment would
+            // move it behind the gates' back (its frames would count for the wrong group) and the rollout's roll-back would
+            // later undo it. The rollout's own stages go through AssignmentService directly, not through this endpoint.
+            // A rollout that starts between this check and the assignment below takes the device from then on.
+            IReadOnlyCollection<string> named = request.Group is { Length: > 0 } group && DeviceDirectory.IsValidGroup(group)
+                ? await devices.ListActiveIdsInGroupAsync(group, cancellationToken)
+                : request.Devices ?? [];
+            if (named.Count > 0 && await rollouts.FindHoldingAsync(named, cancellationToken) is { } held)
+            {
+                return Problem(
+                    StatusCodes.Status409Conflict,
+                    $"Rollout {held.RolloutId} is active over {string.Join(", ", held.HeldDevices)}: it alone assigns their model until it ends. " +
+                    $"Abort it (POST /api/rollouts/{held.RolloutId}/abort) or wait for it to complete, then assign.",
+                    "Devices held by a rollout");
+            }
+
             var view = await assignments.AssignAsync(request, cancellationToken);
             return TypedResults.Created($"/api/assignments/{view.AssignmentId}", view);
         });

@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using YoloFleet.Cloud.Abstractions;
+using YoloFleet.Cloud.Registry.Assignments;
 using YoloFleet.Cloud.Rollout.Storage;
 
 namespace YoloFleet.Cloud.Apis;
@@ -55,7 +57,27 @@ public static class RolloutsApi
         TypedResults.Ok((await store.ListAsync(Math.Clamp(limit ?? 100, 1, 1000), cancellationToken))
             .Select(r => new RolloutSummary(r.Id, r.Model, r.Candidate, r.State, r.StageIndex + 1, r.CreatedAt)).ToList());
 
-    private static Task<IResult> GetAsync(string id, IGrainFactory grains) => CommandAsync(id, grains, g => g.GetAsync());
+    /// <summary>The status, with each device's variant and why as its assignment recorded it (the choice changes as devices benchmark).</summary>
+    private static async Task<IResult> GetAsync(string id, IGrainFactory grains, AssignmentService assignments, CancellationToken cancellationToken)
+    {
+        var result = await CommandAsync(id, grains, g => g.GetAsync());
+        if (result is not Ok<RolloutStatus> { Value: { } status })
+        {
+            return result;
+        }
+
+        // Later assignments (a later stage's, a roll-back's) overwrite earlier ones: the newest is what the device should run.
+        var variants = new Dictionary<string, RolloutDeviceVariant>(StringComparer.Ordinal);
+        foreach (var assignmentId in status.AssignmentIds)
+        {
+            foreach (var device in (await assignments.GetAsync(assignmentId, cancellationToken)).Devices)
+            {
+                variants[device.DeviceId] = new(device.DeviceId, assignmentId, device.SelectedSha256, device.SelectedPrecision, device.Reason);
+            }
+        }
+
+        return TypedResults.Ok(status with { Variants = [.. variants.Values.OrderBy(v => v.DeviceId, StringComparer.Ordinal)] });
+    }
 
     private static async Task<IResult> CommandAsync(string id, IGrainFactory grains, Func<IRolloutGrain, Task<RolloutReply>> command)
     {

@@ -1,12 +1,17 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using YoloFleet.Cli;
+using YoloFleet.Cloud.Registry.Models;
 using YoloFleet.Cloud.Security;
 using YoloFleet.Inference;
+using YoloFleet.Inference.Manifest;
 using YoloFleet.Integration.Tests.Infrastructure;
 using YoloFleet.Integration.Tests.ModelDistribution;
 
@@ -22,12 +27,31 @@ public sealed class RolloutFleet : IAsyncLifetime
 {
     public const string ModelName = "ro-detector";
 
+    /// <summary>
+    /// The model of the rollouts with real agents: picodet_s_416 as the baseline (version 1) and yolox_nano_416, the FP32
+    /// verifier's own model, as the candidate (version 2). A real agent on the candidate agrees with the verifier up to
+    /// its JPEG round trip, so a good candidate is good on real inference too.
+    /// </summary>
+    public const string RealModelName = "ro-real-detector";
+
+    /// <summary>
+    /// The model of the rollout over mixed hardware: yolox_nano_416 (version 1) and picodet_s_416 (version 2) with an INT8
+    /// variant beside its FP32, so that each device's benchmarks choose between them.
+    /// </summary>
+    public const string HardwareModelName = "ro-hw-detector";
+
     private static readonly (string Key, string Hash) ApiKey = ApiKeys.Mint();
 
     /// <summary>The operator key the silo accepts (for the CLI, which takes it as --api-key).</summary>
     public static string OperatorKey => ApiKey.Key;
 
     private readonly PostgresDatabase _database = new();
+
+    /// <summary>
+    /// The silo's state directory (the manifest signing key, the artifacts), kept across <see cref="RestartAsync"/>: the stored manifests are signed once at upload, so
+    /// a restarted silo must keep the key that real agents pin (as a production silo keeps its key file).
+    /// </summary>
+    private readonly string _stateFolder = Directory.CreateTempSubdirectory("yf-ro-silo-state-").FullName;
 
     public LocalFleet Fleet { get; private set; } = null!;
 
@@ -37,13 +61,26 @@ public sealed class RolloutFleet : IAsyncLifetime
 
     public string CandidateSha256 { get; private set; } = "";
 
+    /// <summary>Version 2 of <see cref="HardwareModelName"/>: its FP32 (picodet_s_416) and INT8 hashes.</summary>
+    public (string Fp32, string Int8) HardwareCandidate { get; private set; }
+
+    /// <summary>picodet_s_416, version 1 of <see cref="RealModelName"/>.</summary>
+    public string RealBaselineSha256 { get; private set; } = "";
+
+    /// <summary>yolox_nano_416, version 2 of <see cref="RealModelName"/>.</summary>
+    public string RealCandidateSha256 { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         await TestServices.RequireMosquittoAsync();
         await _database.InitializeAsync();
         await StartSiloAsync();
-        BaselineSha256 = await UploadAsync(SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
-        CandidateSha256 = await UploadAsync(SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2);
+        BaselineSha256 = await UploadAsync(ModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
+        CandidateSha256 = await UploadAsync(ModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2);
+        RealBaselineSha256 = await UploadAsync(RealModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 1);
+        RealCandidateSha256 = await UploadAsync(RealModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 2);
+        await UploadAsync(HardwareModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
+        HardwareCandidate = (await UploadAsync(HardwareModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2), await AddInt8Async(HardwareModelName, 2));
     }
 
     public async Task DisposeAsync()
@@ -55,6 +92,7 @@ public sealed class RolloutFleet : IAsyncLifetime
         }
 
         await _database.DisposeAsync();
+        Directory.Delete(_stateFolder, recursive: true);
     }
 
     /// <summary>Stops the silo (every grain activation and timer with it) and starts a new one on the same database and broker.</summary>
@@ -72,14 +110,19 @@ public sealed class RolloutFleet : IAsyncLifetime
     {
         var group = prefix + "-" + Guid.NewGuid().ToString("N")[..6];
         var devices = Enumerable.Range(0, count).Select(i => $"{group}-{i:D2}").ToList();
+        await RegisterDevicesAsync(group, devices);
+        return (group, devices);
+    }
+
+    /// <summary>Registers the devices, active, in <paramref name="group"/>.</summary>
+    public async Task RegisterDevicesAsync(string group, IEnumerable<string> devices)
+    {
         foreach (var device in devices)
         {
             using var response = await Http.PostAsJsonAsync("api/devices", new { deviceId = device, displayName = "", status = "active", group });
             Assert.Equal(HttpStatusCode.Created, response.StatusCode);
             await Fleet.RegisterDeviceAsync(device, CancellationToken.None);
         }
-
-        return (group, devices);
     }
 
     public async Task<JsonElement> PostAsync(string path, object? body, HttpStatusCode expected)
@@ -108,15 +151,16 @@ public sealed class RolloutFleet : IAsyncLifetime
                 new("Cloud:Verifier:QueueCapacity", "256"),
                 new("Cloud:Rollout:EvaluationInterval", "00:00:00.500"),
                 new("Cloud:Rollout:KeeperInterval", "00:00:01"),
+                new("Cloud:StateDirectory", _stateFolder),
             ]);
         Http = new HttpClient { BaseAddress = new Uri(Fleet.HttpAddress), Timeout = TimeSpan.FromMinutes(2) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey.Key);
     }
 
-    private async Task<string> UploadAsync(string modelPath, string manifestFile, int expectedVersion)
+    private async Task<string> UploadAsync(string name, string modelPath, string manifestFile, int expectedVersion)
     {
         var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "models", "manifests", manifestFile)))!.AsObject();
-        manifest["name"] = ModelName;
+        manifest["name"] = name;
         using var form = new MultipartFormDataContent();
         form.Add(new StringContent(manifest.ToJsonString()), "manifest");
         form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(modelPath)), "model", Path.GetFileName(modelPath));
@@ -124,6 +168,30 @@ public sealed class RolloutFleet : IAsyncLifetime
         var version = await ModelDistributionFleet.ReadJsonAsync(response, HttpStatusCode.Created);
         Assert.Equal(expectedVersion, version.GetProperty("version").GetInt32());
         return version.GetProperty("variants")[0].GetProperty("sha256").GetString()!;
+    }
+
+    /// <summary>
+    /// Registers a signed INT8 variant of the version through the store and signer a quantize job uses, without the job
+    /// (minutes of quantizing on 2 cores for a file the simulated devices never download; the job itself is tested in
+    /// QuantizeJobTests). Its hash is that of a stand-in byte string; returns it.
+    /// </summary>
+    private async Task<string> AddInt8Async(string name, int version)
+    {
+        var store = Fleet.CloudServices.GetRequiredService<ModelStore>();
+        var registry = Fleet.CloudServices.GetRequiredService<ModelRegistry>();
+        var fp32 = await store.FindAsync(name, version, ModelStore.Fp32) ?? throw new InvalidOperationException($"{name} {version} has no FP32 variant");
+        var bytes = Encoding.UTF8.GetBytes($"INT8 stand-in for {name} version {version}");
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var manifest = ModelManifest.Parse(Encoding.UTF8.GetBytes(fp32.ManifestJson), $"{name} {version} fp32") with { Signature = null };
+        var int8 = await store.InsertInt8Async(fp32, sha256, bytes.Length, jobId: 0, reportJson: "{}", v => (
+            registry.Sign(manifest with
+            {
+                Precision = ModelStore.Int8,
+                Model = manifest.Model with { File = ModelRegistry.FileNameOf(name, v, ModelStore.Int8), Sha256 = sha256, SizeBytes = bytes.Length },
+            }),
+            registry.Sign(manifest)));
+        Assert.Equal(version, int8.Version);
+        return sha256;
     }
 
     private static string RepositoryRoot()

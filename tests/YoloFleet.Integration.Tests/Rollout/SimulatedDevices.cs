@@ -3,6 +3,7 @@ using Google.Protobuf;
 using YoloFleet.Contracts;
 using YoloFleet.Contracts.Wire;
 using YoloFleet.Inference;
+using YoloFleet.Inference.Manifest;
 using YoloFleet.Integration.Tests.Infrastructure;
 using WireDetection = YoloFleet.Contracts.Wire.Detection;
 
@@ -45,6 +46,12 @@ public sealed class SimulatedDevices : IAsyncDisposable
 
     /// <summary>A model whose artifact every device refuses as tampered ("hash-mismatch").</summary>
     public string? TamperedSha256 { get; set; }
+
+    /// <summary>
+    /// A device's FP32 and INT8 p50 (ms), for assignments that leave the variant to its benchmarks (no variant selected):
+    /// the device reports them ("benchmarked") and waits for the cloud's choice. Null: such assignments are left alone.
+    /// </summary>
+    public Func<string, (float Fp32P50Ms, float Int8P50Ms)>? Benchmarks { get; set; }
 
     public int HardFramesSent { get; private set; }
 
@@ -128,12 +135,18 @@ public sealed class SimulatedDevices : IAsyncDisposable
         foreach (var (device, assignment) in newest)
         {
             var sha = assignment.SelectedSha256;
-            if (sha.Length == 0 || _handled.GetValueOrDefault(device) == assignment.AssignmentId + "/" + sha)
+            if ((sha.Length == 0 && Benchmarks is null) || _handled.GetValueOrDefault(device) == assignment.AssignmentId + "/" + sha)
             {
                 continue;
             }
 
             _handled[device] = assignment.AssignmentId + "/" + sha;
+            if (sha.Length == 0)
+            {
+                await BenchmarkAsync(device, assignment);
+                continue;
+            }
+
             await AckAsync(device, assignment.AssignmentId, ModelAssignmentStages.Downloading, true, sha, "", "");
             if (sha == TamperedSha256)
             {
@@ -146,6 +159,31 @@ public sealed class SimulatedDevices : IAsyncDisposable
             Active[device] = sha;
             await AckAsync(device, assignment.AssignmentId, ModelAssignmentStages.Activated, true, sha, "", "");
         }
+    }
+
+    /// <summary>Downloads and verifies every variant (as acknowledged), then reports this device's figures for each.</summary>
+    private async Task BenchmarkAsync(string device, ModelAssigned assignment)
+    {
+        await AckAsync(device, assignment.AssignmentId, ModelAssignmentStages.Downloading, true, "", "", "");
+        var (fp32, int8) = Benchmarks!(device);
+        var ack = new ModelAssignmentAcknowledged
+        {
+            Envelope = Envelope(device, Next(device)),
+            AssignmentId = assignment.AssignmentId,
+            Stage = ModelAssignmentStages.Benchmarked,
+            Accepted = true,
+            ActiveSha256 = Active[device],
+            CpuFeatures = "simulated",
+        };
+        foreach (var variant in assignment.Variants)
+        {
+            var manifest = ModelManifest.Parse(variant.ManifestJson.ToByteArray(), "assigned variant");
+            var precision = manifest.Precision ?? "fp32";
+            var p50 = precision == "int8" ? int8 : fp32;
+            ack.Benchmarks.Add(new VariantBenchmark { Sha256 = manifest.Model.Sha256, Precision = precision, P50Ms = p50, P95Ms = p50 * 1.1f, Runs = 20 });
+        }
+
+        await PublishAsync(Topics.Ack(device), ack.ToByteArray());
     }
 
     private async Task AckAsync(string device, string assignmentId, string stage, bool accepted, string sha, string reasonCode, string error)
