@@ -22,16 +22,7 @@ internal static class AssignVerb
         };
         command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
         {
-            var text = parse.GetValue(model)!;
-            var at = text.LastIndexOf('@');
-            int? version = null;
-            if (at >= 0)
-            {
-                version = int.TryParse(text.AsSpan(at + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
-                    ? number
-                    : throw new SiloApiException(ExitCodes.Invalid, $"'{text}': the version after '@' must be a number, e.g. yolox_nano_416@3.");
-                text = text[..at];
-            }
+            var (text, version) = SiloApi.ParseModelArgument(parse.GetValue(model)!);
 
             using var api = new SiloApi(parse.GetValue(url)!, parse.GetValue(apiKey), TimeSpan.FromMinutes(2));
             var request = new { model = text, version, devices = parse.GetValue(devices) ?? [], group = parse.GetValue(group), slot = parse.GetValue(slot), maxLatencyMs = parse.GetValue(maxLatency) };

@@ -49,16 +49,7 @@ internal static class RolloutVerb
         };
         command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
         {
-            var text = parse.GetValue(model)!;
-            var at = text.LastIndexOf('@');
-            int? version = null;
-            if (at >= 0)
-            {
-                version = int.TryParse(text.AsSpan(at + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
-                    ? number
-                    : throw new SiloApiException(ExitCodes.Invalid, $"'{text}': the version after '@' must be a number, e.g. yolox_nano_416@3.");
-                text = text[..at];
-            }
+            var (text, version) = SiloApi.ParseModelArgument(parse.GetValue(model)!);
 
             var stageList = (parse.GetValue(stages) ?? []).Select(ParseStage).ToArray();
             var gates = new Dictionary<string, double>();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -113,6 +114,23 @@ internal sealed class SiloApi : IDisposable
             await Console.Error.WriteLineAsync("error: " + BenchVerb.DescribeError(ex));
             return ExitCodes.Invalid;
         }
+    }
+
+    /// <summary>
+    /// A model argument as the verbs take it: "name" (the newest version) or "name@version"; a version that is not a
+    /// number is an invalid argument.
+    /// </summary>
+    public static (string Name, int? Version) ParseModelArgument(string text)
+    {
+        var at = text.LastIndexOf('@');
+        if (at < 0)
+        {
+            return (text, null);
+        }
+
+        return int.TryParse(text.AsSpan(at + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+            ? (text[..at], version)
+            : throw new SiloApiException(ExitCodes.Invalid, $"'{text}': the version after '@' must be a number, e.g. yolox_nano_416@3.");
     }
 
     private static string? ProblemDetail(string body)
