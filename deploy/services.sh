@@ -51,50 +51,12 @@ REDIS_DIR=$STATE_DIR/redis
 REDIS_PID=$REDIS_DIR/redis.pid
 REDIS_LOG=$REDIS_DIR/redis.log
 
-die() {
-    echo "services.sh: $*" >&2
-    exit 1
-}
+# shellcheck source=deploy/lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 
 usage() {
     # The comment block at the top of this file.
     awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-}
-
-check_port() { # name value
-    if [[ ! $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > 65535)); then
-        die "$1 must be a TCP port number, got '$2'"
-    fi
-}
-
-# True when something accepts TCP connections on 127.0.0.1:$1 (bash's /dev/tcp; no ss/nc needed).
-port_open() {
-    # shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash.
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
-}
-
-# True when process $1 exists and is not a zombie. (A daemon that died waits as a zombie until PID 1 reaps it,
-# which in containers can take a while or never happen; kill -0 alone would call it alive.)
-pid_alive() {
-    local stat
-    [[ $1 =~ ^[0-9]+$ ]] || return 1
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != Z && ${stat:0:1} != X ]]
-}
-
-is_root() {
-    [[ $(id -u) -eq 0 ]]
-}
-
-log_tail() { # file
-    if [[ -f $1 ]]; then
-        echo "---- last 30 lines of $1 ----" >&2
-        tail -n 30 "$1" >&2 || true
-        echo "----" >&2
-    else
-        echo "(no log file at $1)" >&2
-    fi
 }
 
 make_state_dir() {
@@ -116,16 +78,6 @@ if [[ -z $PG_BIN ]]; then
         done
     fi
 fi
-
-# Runs a command as the user that owns the cluster: "postgres" when we are root (initdb and postgres refuse
-# to run as root), otherwise ourselves.
-as_pg() {
-    if is_root; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
 
 require_pg() {
     local tool

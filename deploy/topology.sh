@@ -81,21 +81,11 @@ MQTT_DIR=$DIR/mosquitto
 # An agent is healthy while its liveness file is younger than this (it is rewritten every 5 s while frames flow).
 AGENT_STALE_SECONDS=30
 
-die() {
-    echo "topology.sh: $*" >&2
-    exit 1
-}
+# shellcheck source=deploy/lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 
 usage() {
     awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-}
-
-is_root() { [[ $(id -u) -eq 0 ]]; }
-
-check_port() { # name value
-    if [[ ! $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > 65535)); then
-        die "$1 must be a TCP port number, got '$2'"
-    fi
 }
 
 check_settings() {
@@ -115,21 +105,6 @@ check_settings() {
     done
 }
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_open() {
-    # shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash.
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
-}
-
-# True when process $1 exists and is not a zombie.
-pid_alive() {
-    local stat
-    [[ $1 =~ ^[0-9]+$ ]] || return 1
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != Z && ${stat:0:1} != X ]]
-}
-
 # The pid recorded for $1 when that process is still the one we started (its command line names $2).
 pid_of() { # name marker
     local file=$RUN/$1.pid pid
@@ -138,14 +113,6 @@ pid_of() { # name marker
     pid_alive "$pid" || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2" || return 1
     echo "$pid"
-}
-
-log_tail() { # file
-    if [[ -f $1 ]]; then
-        echo "---- last 25 lines of $1 ----" >&2
-        tail -n 25 "$1" >&2 || true
-        echo "----" >&2
-    fi
 }
 
 device_id() { printf 'sim-%02d' "$1"; }
@@ -207,11 +174,6 @@ if [[ -z $PG_BIN ]]; then
         if [[ -x $candidate/pg_ctl ]]; then PG_BIN=$candidate; fi
     done
 fi
-
-# initdb and postgres refuse to run as root: as root, the cluster belongs to the user "postgres".
-as_pg() {
-    if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
 pg_healthy() { "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 3 2>/dev/null; }
 
