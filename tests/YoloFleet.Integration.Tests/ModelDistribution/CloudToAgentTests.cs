@@ -58,12 +58,7 @@ public sealed class CloudToAgentTests : IAsyncLifetime
                 new("Urls", string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{siloHttpPort}")),
                 new("Cloud:Api:KeyHashes:0", ApiKey.Hash),
                 new("Cloud:Models:PublicBaseUrl", string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_relay.Port}")),
-                new("Cloud:Models:CalibrationFrames", "8"),
-                new("Cloud:Models:HeldOutFrames", "4"),
-                new("Cloud:Models:MinHardFrames", "4"),
-                new("Cloud:Models:HardFrameWindow", "64"),
-                new("Cloud:Models:LatencyRounds", "1"),
-                new("Cloud:Models:JobPollInterval", "00:00:01"),
+                .. ModelDistributionFleet.SmallJobSettings,
             ]);
         _http = new HttpClient { BaseAddress = new Uri(_fleet.HttpAddress), Timeout = TimeSpan.FromMinutes(5) };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey.Key);

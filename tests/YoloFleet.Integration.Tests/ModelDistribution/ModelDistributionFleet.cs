@@ -51,6 +51,17 @@ public sealed class ModelDistributionFleet : IAsyncLifetime
 
     public static string ManifestPath => Path.Combine(RepositoryRoot(), "models", "manifests", "yolox_nano_416.onnx.manifest.json");
 
+    /// <summary>Quantize jobs sized for tests: few calibration and held-out frames, one latency round, a fast poll.</summary>
+    public static readonly KeyValuePair<string, string?>[] SmallJobSettings =
+    [
+        new("Cloud:Models:CalibrationFrames", "8"),
+        new("Cloud:Models:HeldOutFrames", "4"),
+        new("Cloud:Models:MinHardFrames", "4"),
+        new("Cloud:Models:HardFrameWindow", "64"),
+        new("Cloud:Models:LatencyRounds", "1"),
+        new("Cloud:Models:JobPollInterval", "00:00:01"),
+    ];
+
     public async Task InitializeAsync()
     {
         await _database.InitializeAsync();
@@ -61,12 +72,7 @@ public sealed class ModelDistributionFleet : IAsyncLifetime
             extraSettings:
             [
                 new("Cloud:Api:KeyHashes:0", ApiKey.Hash),
-                new("Cloud:Models:CalibrationFrames", "8"),
-                new("Cloud:Models:HeldOutFrames", "4"),
-                new("Cloud:Models:MinHardFrames", "4"),
-                new("Cloud:Models:HardFrameWindow", "64"),
-                new("Cloud:Models:LatencyRounds", "1"),
-                new("Cloud:Models:JobPollInterval", "00:00:01"),
+                .. SmallJobSettings,
             ]);
         Http = new HttpClient { BaseAddress = new Uri(Fleet.HttpAddress), Timeout = TimeSpan.FromMinutes(5) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey.Key);
