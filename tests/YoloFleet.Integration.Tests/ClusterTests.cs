@@ -80,15 +80,23 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
         const int Devices = 3;
         const int FramesEach = 40;
         var run = Guid.NewGuid().ToString("N")[..6];
+        // A message silo B acknowledged at the broker but died holding is only sent again when its confirmation is overdue:
+        // a short confirmation timeout and a drain that outlasts it let the last frames of a device come round again.
+        var redelivery = new Dictionary<string, string?>
+        {
+            ["Agent:Delivery:ConfirmTimeout"] = "00:00:04",
+            ["Agent:Delivery:MaxResendInterval"] = "00:00:15",
+            ["Agent:DrainTimeout"] = "00:03:00",
+        };
         var agents = Task.WhenAll(Enumerable.Range(0, Devices).Select(d => siloA.RunAgentAsync(
-            $"kill-{run}-{d}", SharedData.YoloxNano416, SharedData.Coco128Images, FramesEach, null, CancellationToken.None)));
+            $"kill-{run}-{d}", SharedData.YoloxNano416, SharedData.Coco128Images, FramesEach, null, CancellationToken.None, settings: redelivery)));
 
         var before = await Poll.UntilAsync(async () => (await siloB.StatsAsync())?.FramesCommitted ?? 0, n => n >= 5, Settle);
         Assert.True(before >= 5, "silo B never took a share of the stream");
         siloB.Kill();
         await Task.Delay(TimeSpan.FromSeconds(1));
         await siloB.StartAsync();
-        await agents.WaitAsync(TimeSpan.FromMinutes(3));
+        await agents.WaitAsync(TimeSpan.FromMinutes(4));
 
         var expected = Devices * FramesEach;
         var stored = await Poll.UntilAsync(
