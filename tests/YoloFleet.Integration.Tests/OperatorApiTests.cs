@@ -168,7 +168,8 @@ public sealed class OperatorApiTests(OperatorApiFleet fixture) : IClassFixture<O
         var start = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
         await fixture.ExecuteAsync(
             "INSERT INTO detections (device_id, sequence, idx, captured_at, class_id, score, x1, y1, x2, y2) VALUES " +
-            string.Join(", ", from s in Enumerable.Range(1, 9) from i in Enumerable.Range(0, 3)
+            string.Join(", ", from s in Enumerable.Range(1, 9)
+                              from i in Enumerable.Range(0, 3)
                               select $"('{device}', {s}, {i}, '{start.AddSeconds(s):O}', {i}, 0.5, 0, 0, 10, 10)"));
         var boxes = await WalkAsync(http, $"/api/devices/{device}/detections", 4, d => (d.GetProperty("sequence").GetInt64(), d.GetProperty("index").GetInt32()));
         Assert.Equal(
@@ -191,7 +192,9 @@ public sealed class OperatorApiTests(OperatorApiFleet fixture) : IClassFixture<O
         var models = new[] { prefix + "-a", prefix + "-b", prefix + "-c" };
         await fixture.ExecuteAsync(
             "INSERT INTO models (name, version, format, sha256, size_bytes, manifest, signing_key_id) VALUES " +
-            string.Join(", ", from m in models from v in Enumerable.Range(1, 4) from f in v == 2 ? new[] { "fp32", "int8" } : ["fp32"]
+            string.Join(", ", from m in models
+                              from v in Enumerable.Range(1, 4)
+                              from f in v == 2 ? new[] { "fp32", "int8" } : ["fp32"]
                               select $"('{m}', {v}, '{f}', '{new string('0', 64)}', 1, '{{}}', 'k')"));
         var versions = await WalkAsync(http, "/api/models", 3, v => (v.GetProperty("name").GetString()!, v.GetProperty("version").GetInt32(), v.GetProperty("variants").GetArrayLength()));
         Assert.Equal(
