@@ -17,13 +17,16 @@ public static class CloudHost
 
         builder.AddFleetCloud();
         var app = builder.Build();
-        app.UseOperatorApiKeys();
+        app.UseApiProblemDetails();
+        app.UseOperatorAuthorization();
+        app.MapFleetOpenApi();
         app.MapFleetApi();
         app.MapRegistryApi();
         app.MapModelsApi();
         app.MapDeliveryApi();
         app.MapRolloutsApi();
         app.MapSceneApi();
+        app.MapDetectionsApi();
         return app;
     }
 }

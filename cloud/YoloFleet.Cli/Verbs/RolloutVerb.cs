@@ -105,7 +105,7 @@ internal static class RolloutVerb
         command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
         {
             using var api = new SiloApi(parse.GetValue(url)!, parse.GetValue(apiKey), TimeSpan.FromMinutes(1));
-            var list = await api.SendAsync(HttpMethod.Get, "api/rollouts", null, cancellationToken);
+            var list = await api.ListAllAsync("api/rollouts", cancellationToken);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(list.GetRawText());
