@@ -24,6 +24,7 @@ public static class CloudHost
         app.MapDeliveryApi();
         app.MapRolloutsApi();
         app.MapSceneApi();
+        app.MapAnalyticsApi();
         return app;
     }
 }
