@@ -19,12 +19,13 @@ internal static class AnalyticsBenchVerb
         var rows = new Option<long>("--rows") { Description = "Detection rows to seed (frames, hard frames, verifications and telemetry in proportion).", DefaultValueFactory = _ => 10_000_000 };
         var connection = new Option<string>("--connection", "-c")
         {
-            Description = $"PostgreSQL server (the bench creates database {DatabaseName} on it and drops it afterwards).",
+            Description = "PostgreSQL server (the bench creates its own database on it, --database, and drops it afterwards).",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("YOLOFLEET_PG") ?? "Host=127.0.0.1;Port=55432;Username=postgres",
         };
+        var databaseName = new Option<string>("--database") { Description = "The database the bench creates, fills and drops.", DefaultValueFactory = _ => DatabaseName };
         var keep = new Option<bool>("--keep") { Description = "Keep the seeded database afterwards (to EXPLAIN by hand); the next run drops it." };
         var json = new Option<bool>("--json") { Description = "Print exactly one JSON object on stdout (progress goes to stderr)." };
-        var command = new Command("analytics-bench", "Seed a fleet's week of detections and time every analytics query against it, cold and warm.") { rows, connection, keep, json };
+        var command = new Command("analytics-bench", "Seed a fleet's week of detections and time every analytics query against it, cold and warm.") { rows, connection, databaseName, keep, json };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var count = parse.GetValue(rows);
@@ -37,7 +38,7 @@ internal static class AnalyticsBenchVerb
             string database;
             try
             {
-                database = new NpgsqlConnectionStringBuilder(parse.GetValue(connection)) { Database = DatabaseName }.ConnectionString;
+                database = new NpgsqlConnectionStringBuilder(parse.GetValue(connection)) { Database = parse.GetValue(databaseName) }.ConnectionString;
             }
             catch (ArgumentException ex)
             {
