@@ -27,6 +27,7 @@ public static class CloudHost
         app.MapRolloutsApi();
         app.MapSceneApi();
         app.MapDetectionsApi();
+        app.MapAnalyticsApi();
         return app;
     }
 }
