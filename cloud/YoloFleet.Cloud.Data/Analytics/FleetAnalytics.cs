@@ -35,26 +35,48 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
         """;
 
     /// <summary>Boxes per bucket, device and class, optionally of one device and one class.</summary>
+    /// <remarks>
+    /// Hour and day buckets read the whole hours of the range from the detections_hourly rollup and only the partial
+    /// hours at its ends from the boxes; minute buckets read the boxes (over at most two days).
+    /// </remarks>
     public async Task<AnalyticsResult<DetectionCountRow>> DetectionsAsync(
         DateTimeOffset from, DateTimeOffset to, TimeBucket bucket, string? deviceId, int? classId, CancellationToken cancellationToken = default)
     {
-        // Only the BRIN range on captured_at, or with a device the (device_id, captured_at) btree, reads the table.
+        // [wholeFrom, wholeTo): the whole hours inside [from, to); empty (both at to) for minute buckets or a range without one.
+        var wholeFrom = CeilingHour(from);
+        var wholeTo = FloorHour(to);
+        if (bucket == TimeBucket.Minute || wholeFrom >= wholeTo)
+        {
+            (wholeFrom, wholeTo) = (to, to);
+        }
+
+        // The boxes: the BRIN range on captured_at (with a device, ANDed with the primary key's device_id prefix).
         var sql = $"""
-            SELECT date_trunc($3, captured_at, 'UTC') AS bucket, device_id, class_id, count(*)
-            FROM detections
-            WHERE captured_at >= $1 AND captured_at < $2
-              AND ($4::text IS NULL OR device_id = $4) AND ($5::smallint IS NULL OR class_id = $5)
+            SELECT date_trunc($3, hour, 'UTC') AS bucket, device_id, class_id, sum(n)::bigint
+            FROM (
+                SELECT hour, device_id, class_id, boxes AS n FROM detections_hourly
+                WHERE hour >= $6 AND hour < $7
+                  AND ($4::text IS NULL OR device_id = $4) AND ($5::smallint IS NULL OR class_id = $5)
+                UNION ALL
+                SELECT captured_at, device_id, class_id, 1 FROM detections
+                WHERE ((captured_at >= $1 AND captured_at < $6) OR (captured_at >= $7 AND captured_at < $2))
+                  AND ($4::text IS NULL OR device_id = $4) AND ($5::smallint IS NULL OR class_id = $5)) boxes(hour, device_id, class_id, n)
             GROUP BY 1, 2, 3
+            HAVING sum(n) > 0
             ORDER BY 1, 2, 3
             LIMIT {_limit}
             """;
-        return await QueryAsync("detections", sql, [Time(from), Time(to), BucketUnit(bucket), Text(deviceId), SmallInt(classId)],
+        return await QueryAsync("detections", sql, [Time(from), Time(to), BucketUnit(bucket), Text(deviceId), SmallInt(classId), Time(wholeFrom), Time(wholeTo)],
             r =>
             {
                 var classIdRead = r.GetInt16(2);
                 return new DetectionCountRow(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), classIdRead, CocoClassNames.NameOf(classIdRead), r.GetInt64(3));
             }, cancellationToken);
     }
+
+    private static DateTimeOffset FloorHour(DateTimeOffset at) => new(at.UtcTicks - (at.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
+
+    private static DateTimeOffset CeilingHour(DateTimeOffset at) => FloorHour(at) == at ? at.ToUniversalTime() : FloorHour(at).AddHours(1);
 
     /// <summary>p50, p95 and p99 of inference milliseconds per device, or per model (version and, when the agent says, the file's SHA-256).</summary>
     public async Task<AnalyticsResult<LatencyRow>> LatencyAsync(DateTimeOffset from, DateTimeOffset to, LatencyGrouping by, CancellationToken cancellationToken = default)
