@@ -13,6 +13,8 @@ public sealed class FleetDbContext(DbContextOptions<FleetDbContext> options) : D
 
     public DbSet<DetectionRecord> Detections => Set<DetectionRecord>();
 
+    public DbSet<DetectionHourlyRecord> DetectionsHourly => Set<DetectionHourlyRecord>();
+
     public DbSet<ModelVariantRecord> Models => Set<ModelVariantRecord>();
 
     public DbSet<ModelJobRecord> ModelJobs => Set<ModelJobRecord>();

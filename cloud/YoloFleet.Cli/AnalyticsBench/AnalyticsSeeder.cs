@@ -78,6 +78,7 @@ internal static class AnalyticsSeeder
             {
                 await FrameBatchWriter.CopyFramesAsync(connection, "frames", batch, cancellationToken);
                 await FrameBatchWriter.CopyDetectionsAsync(connection, "detections", batch, cancellationToken);
+                await FrameBatchWriter.AddToHourlyRollupAsync(connection, transaction, batch, cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
             }
 

@@ -70,6 +70,30 @@ namespace YoloFleet.Cloud.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DetectionHourlyRecord", b =>
+                {
+                    b.Property<DateTimeOffset>("Hour")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("hour");
+
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("device_id");
+
+                    b.Property<short>("ClassId")
+                        .HasColumnType("smallint")
+                        .HasColumnName("class_id");
+
+                    b.Property<long>("Boxes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("boxes");
+
+                    b.HasKey("Hour", "DeviceId", "ClassId");
+
+                    b.ToTable("detections_hourly", (string)null);
+                });
+
             modelBuilder.Entity("YoloFleet.Cloud.Data.Entities.DetectionRecord", b =>
                 {
                     b.Property<string>("DeviceId")
