@@ -1,4 +1,5 @@
 using YoloFleet.Cloud.Apis;
+using YoloFleet.Cloud.Dashboard;
 using YoloFleet.Cloud.Extensions;
 using YoloFleet.Cloud.Security;
 
@@ -16,6 +17,7 @@ public static class CloudHost
         }
 
         builder.AddFleetCloud();
+        builder.AddDashboard();
         var app = builder.Build();
         app.UseOperatorApiKeys();
         app.MapFleetApi();
@@ -24,6 +26,7 @@ public static class CloudHost
         app.MapDeliveryApi();
         app.MapRolloutsApi();
         app.MapSceneApi();
+        app.MapDashboard();
         return app;
     }
 }
