@@ -26,6 +26,7 @@ public static class CloudHost
         app.MapDeliveryApi();
         app.MapRolloutsApi();
         app.MapSceneApi();
+        app.MapAnalyticsApi();
         app.MapDashboard();
         return app;
     }
