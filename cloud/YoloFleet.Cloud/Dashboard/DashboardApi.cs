@@ -66,8 +66,9 @@ public static class DashboardApi
 
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder app)
     {
-        app.MapGet(Path, () => Results.Redirect(Path + "/"));
-        app.MapGet(Path + "/{**file}", (string? file, HttpContext context, DashboardSite site) => site.Serve(file, context));
+        // One route for the folder and its files; "/dashboard" (no slash) is sent to "/dashboard/" so relative URLs resolve.
+        app.MapGet(Path + "/{**file}", (string? file, HttpContext context, DashboardSite site) =>
+            string.IsNullOrEmpty(file) && context.Request.Path.Value?.EndsWith('/') != true ? Results.Redirect(Path + "/") : site.Serve(file, context));
 
         var api = app.MapGroup("/api");
         api.MapGet("/stream", StreamAsync);

@@ -51,6 +51,7 @@ async function runFeed() {
         return;
       }
       if (abort.signal.aborted) return;
+      console.warn('fleet feed:', error);
     }
     feedState.textContent = 'reconnecting';
     feedState.classList.remove('live');
@@ -133,7 +134,7 @@ function fleetView() {
   const summary = h('div', { class: 'cards' });
   const body = h('tbody');
   const table = h('table', { id: 'fleet-table' },
-    h('thead', {}, h('tr', {}, ['Device', 'Group', 'Status', 'Last seen', 'Model', 'Frames/s', 'Inference p50 (ms)', 'Throttled', 'Backlog', 'Frames', 'Detections'].map((c) => h('th', {}, c))))),
+    h('thead', {}, h('tr', {}, ['Device', 'Group', 'Status', 'Last seen', 'Model', 'Frames/s', 'Inference p50 (ms)', 'Throttled', 'Backlog', 'Frames', 'Detections'].map((c) => h('th', {}, c)))),
     body);
   const empty = h('p', { class: 'muted' }, 'Waiting for the fleet feed…');
   view.append(h('h2', {}, 'Fleet'), summary, h('div', { class: 'toolbar' }, filter, empty), table);
