@@ -170,7 +170,8 @@ public sealed partial class FleetFeed(
                 device.Status,
                 lastSeen is { } seen && now - seen <= OnlineWindow,
                 lastSeen?.ToUnixTimeMilliseconds(),
-                snapshot.ModelVersion ?? "",
+                // The grain keeps the model of the newest committed batch; until it has one, the model the device's telemetry names.
+                snapshot.ModelVersion is { Length: > 0 } model ? model : latest?.ModelVersion ?? "",
                 MathF.Round(health?.FramesPerSecond ?? 0, 1),
                 latest?.Throttled ?? false,
                 health?.OutboxDepth ?? 0,

@@ -94,7 +94,7 @@ export function barChart(container, title, items, { yLabel = '' } = {}) {
     const rect = el('rect', { x: 44 + i * width + width * 0.1, y: 196 - h, width: width * 0.8, height: Math.max(h, 0.5), fill: PALETTE[(item.group ?? 0) % PALETTE.length], class: 'point' }, svg);
     el('title', {}, rect).textContent = `${item.label}: ${formatNumber(item.value)}`;
     if (items.length <= 24) {
-      el('text', { x: 44 + i * width + width / 2, y: 208, 'text-anchor': 'middle' }, svg).textContent = item.label.slice(0, 12);
+      el('text', { x: 44 + i * width + width / 2, y: 208, 'text-anchor': 'middle' }, svg).textContent = item.label.slice(0, Math.max(4, Math.floor(width / 6)));
     }
   });
   return items.length;
