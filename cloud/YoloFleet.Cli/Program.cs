@@ -9,6 +9,8 @@ var root = new RootCommand("yolofleet: YOLO detection on an edge fleet, with the
     ModelsVerb.Create(),
     AssignVerb.Create(),
     RolloutVerb.Create(),
+    QueryVerb.Create(),
+    AnalyticsBenchVerb.Create(),
     RolloutBenchVerb.Create(),
     SigningKeyVerb.Create(),
     VerifyBenchVerb.Create(),

@@ -25,6 +25,9 @@ internal sealed class HardFrameRecordConfiguration : IEntityTypeConfiguration<Ha
         builder.Property(h => h.ShadowDetectionsJson).HasColumnName("shadow_detections").HasColumnType("jsonb");
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(h => h.DeviceId);
         builder.HasIndex(h => h.ReceivedAt).HasDatabaseName("ix_hard_frames_received_at");
+
+        // The analytics' hard-frame rate ranges over capture time (docs/analytics.md).
+        builder.HasIndex(h => h.CapturedAt).HasDatabaseName("ix_hard_frames_captured_at");
     }
 }
 
@@ -61,6 +64,9 @@ internal sealed class VerificationRecordConfiguration : IEntityTypeConfiguration
         builder.HasIndex(v => new { v.ModelSha256, v.VerifiedAt }).HasDatabaseName("ix_verifications_model_sha256_verified_at");
         builder.HasIndex(v => new { v.ModelVersion, v.VerifiedAt }).HasDatabaseName("ix_verifications_model_version_verified_at");
         builder.HasIndex(v => v.VerifiedAt).HasDatabaseName("ix_verifications_verified_at");
+
+        // The analytics' agreement over time reads the edge's verdicts by capture time; shadow verdicts never (docs/analytics.md).
+        builder.HasIndex(v => v.CapturedAt).HasDatabaseName("ix_verifications_edge_captured_at").HasFilter("role = 'edge'");
     }
 }
 
@@ -91,5 +97,8 @@ internal sealed class TelemetryRecordConfiguration : IEntityTypeConfiguration<Te
         builder.Property(t => t.Throttled).HasColumnName("throttled").HasDefaultValue(false);
         builder.HasOne<DeviceRecord>().WithMany().HasForeignKey(t => t.DeviceId);
         builder.HasIndex(t => t.ReceivedAt).HasDatabaseName("ix_telemetry_received_at");
+
+        // Fleet health reads each device's newest report (docs/analytics.md).
+        builder.HasIndex(t => new { t.DeviceId, t.ReceivedAt }).HasDatabaseName("ix_telemetry_device_id_received_at");
     }
 }

@@ -328,6 +328,9 @@ namespace YoloFleet.Cloud.Data.Migrations
 
                     b.HasKey("DeviceId", "Sequence");
 
+                    b.HasIndex("CapturedAt")
+                        .HasDatabaseName("ix_hard_frames_captured_at");
+
                     b.HasIndex("ReceivedAt")
                         .HasDatabaseName("ix_hard_frames_received_at");
 
@@ -1321,6 +1324,9 @@ namespace YoloFleet.Cloud.Data.Migrations
                     b.HasIndex("ReceivedAt")
                         .HasDatabaseName("ix_telemetry_received_at");
 
+                    b.HasIndex("DeviceId", "ReceivedAt")
+                        .HasDatabaseName("ix_telemetry_device_id_received_at");
+
                     b.ToTable("telemetry", (string)null);
                 });
 
@@ -1419,6 +1425,10 @@ namespace YoloFleet.Cloud.Data.Migrations
                         .HasColumnName("verify_ms");
 
                     b.HasKey("DeviceId", "Sequence", "Role");
+
+                    b.HasIndex("CapturedAt")
+                        .HasDatabaseName("ix_verifications_edge_captured_at")
+                        .HasFilter("role = 'edge'");
 
                     b.HasIndex("VerifiedAt")
                         .HasDatabaseName("ix_verifications_verified_at");
