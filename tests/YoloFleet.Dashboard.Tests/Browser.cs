@@ -76,8 +76,9 @@ public static class Artifacts
         }
     }
 
-    public static async Task ScreenshotAsync(IPage page, string name) =>
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Folder, name + ".png"), FullPage = true });
+    /// <summary>Saves the page as NAME.png; <paramref name="fullPage"/> false keeps to the viewport (a 1,000-row table is a very tall page).</summary>
+    public static async Task ScreenshotAsync(IPage page, string name, bool fullPage = true) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Folder, name + ".png"), FullPage = fullPage, Timeout = 120_000 });
 
     public static string RepositoryRoot()
     {

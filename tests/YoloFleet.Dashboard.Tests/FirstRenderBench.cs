@@ -61,7 +61,7 @@ public sealed class FirstRenderBench(ITestOutputHelper output) : IAsyncLifetime
             loads.Add((firstRender, wall));
             if (i == 0)
             {
-                await Artifacts.ScreenshotAsync(page, "fleet-1000");
+                await Artifacts.ScreenshotAsync(page, "fleet-1000", fullPage: false);
             }
 
             await page.Context.CloseAsync();

@@ -5,7 +5,8 @@ namespace YoloFleet.Cloud.Data.Dashboard;
 /// <summary>A device's newest telemetry report, as the dashboard's fleet table shows it.</summary>
 /// <param name="InferenceP50Ms">The "inference" stage's p50 in that report; null when the report has no such stage.</param>
 public sealed record LatestTelemetry(
-    string DeviceId, DateTimeOffset ReceivedAt, bool Throttled, float? InferenceP50Ms, float CpuPercent, float? TemperatureC, string ModelVersion);
+    string DeviceId, DateTimeOffset ReceivedAt, bool Throttled, float? InferenceP50Ms, float CpuPercent, float? TemperatureC, string ModelVersion,
+    float FramesPerSecond, long OutboxDepth);
 
 /// <summary>One telemetry report of one device (the device page's figures over time). <paramref name="StagesJson"/>: [{stage,p50,p95}].</summary>
 public sealed record TelemetryPoint(
@@ -42,7 +43,7 @@ public sealed class DashboardQueries(NpgsqlDataSource dataSource)
         await using var command = dataSource.CreateCommand("""
             SELECT DISTINCT ON (device_id) device_id, received_at, throttled,
                    (SELECT (s->>'p50')::real FROM jsonb_array_elements(stages) s WHERE s->>'stage' = 'inference' LIMIT 1),
-                   cpu_percent, temperature_c, model_version
+                   cpu_percent, temperature_c, model_version, frames_per_second, outbox_depth
             FROM telemetry WHERE received_at >= $1
             ORDER BY device_id, received_at DESC, sequence DESC
             """);
@@ -53,7 +54,7 @@ public sealed class DashboardQueries(NpgsqlDataSource dataSource)
         {
             var row = new LatestTelemetry(
                 reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetBoolean(2), reader.IsDBNull(3) ? null : reader.GetFloat(3),
-                reader.GetFloat(4), reader.IsDBNull(5) ? null : reader.GetFloat(5), reader.GetString(6));
+                reader.GetFloat(4), reader.IsDBNull(5) ? null : reader.GetFloat(5), reader.GetString(6), reader.GetFloat(7), reader.GetInt64(8));
             rows[row.DeviceId] = row;
         }
 

@@ -172,9 +172,10 @@ public sealed partial class FleetFeed(
                 lastSeen?.ToUnixTimeMilliseconds(),
                 // The grain keeps the model of the newest committed batch; until it has one, the model the device's telemetry names.
                 snapshot.ModelVersion is { Length: > 0 } model ? model : latest?.ModelVersion ?? "",
-                MathF.Round(health?.FramesPerSecond ?? 0, 1),
+                // Frames/s and backlog from the grain's last telemetry, else (a grain that has not heard one yet) the stored one.
+                MathF.Round(health?.FramesPerSecond ?? latest?.FramesPerSecond ?? 0, 1),
                 latest?.Throttled ?? false,
-                health?.OutboxDepth ?? 0,
+                health?.OutboxDepth ?? latest?.OutboxDepth ?? 0,
                 snapshot.Frames,
                 snapshot.Detections,
                 latest?.InferenceP50Ms is { } p50 ? MathF.Round(p50, 1) : null,

@@ -37,6 +37,7 @@ function axes(svg, yMax, yLabel, left = 44, bottom = 196) {
 
 export function formatNumber(v) {
   if (v == null || Number.isNaN(v)) return '–';
+  if (v === 0) return '0';
   if (Math.abs(v) >= 1e6) return (v / 1e6).toFixed(1) + 'M';
   if (Math.abs(v) >= 1e4) return (v / 1e3).toFixed(0) + 'k';
   if (Math.abs(v) >= 100) return v.toFixed(0);
