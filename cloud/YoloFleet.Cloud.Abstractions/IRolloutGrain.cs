@@ -48,12 +48,26 @@ public static class RolloutStates
 /// <param name="MinSoak">The least time in the stage before it may pass.</param>
 /// <param name="MinAgreementSamples">Verified hard frames each group (candidate, control) needs before the sequential test may decide.</param>
 /// <param name="MinLatencySamples">Non-throttled latency reports each group needs before the latency gate may pass (0: no latency gate).</param>
+/// <param name="Shadow">
+/// The stage's devices run the candidate in shadow (assigned with slot "shadow") beside the model they run, instead of
+/// switching to it: only the shadow gate and the refusals decide. Shadow stages come before the others.
+/// </param>
+/// <param name="MinShadowWindows">
+/// Shadow windows from the stage's devices the shadow gate needs (and as many FP32 verdicts on their disagreement
+/// frames when the divergence is over the bound); 0: no shadow gate in this stage.
+/// </param>
 [GenerateSerializer, Immutable]
 public sealed record RolloutStageSpec(
     [property: Id(0)] double Percent,
     [property: Id(1)] TimeSpan MinSoak,
     [property: Id(2)] int MinAgreementSamples,
-    [property: Id(3)] int MinLatencySamples);
+    [property: Id(3)] int MinLatencySamples,
+    [property: Id(4)] bool Shadow = false,
+    [property: Id(5)] int MinShadowWindows = RolloutStageSpec.DefaultMinShadowWindows)
+{
+    /// <summary>Shadow windows a stage needs by default (ten minutes of one device at the agent's default 60 s window).</summary>
+    public const int DefaultMinShadowWindows = 10;
+}
 
 /// <summary>The gates' settings.</summary>
 /// <param name="Regression">The drop in mean agreement with FP32 the sequential test must catch (0.03: three points).</param>
@@ -61,13 +75,19 @@ public sealed record RolloutStageSpec(
 /// <param name="MissedRegression">β: the chance of passing a candidate worse by <paramref name="Regression"/>.</param>
 /// <param name="MaxLatencyRatio">Roll back when the candidate's latency p95 exceeds the control's by more than this factor.</param>
 /// <param name="MaxRefusalShare">Roll back when more than this share of the stage's devices refused, failed or rolled back the candidate.</param>
+/// <param name="MaxShadowDivergence">
+/// The most the candidate's boxes in shadow may diverge from the active model's, (only-active + only-candidate) / all
+/// boxes, before the FP32 verifier's verdicts on the disagreement frames must show it right more often than the active
+/// model; otherwise the stage rolls back.
+/// </param>
 [GenerateSerializer, Immutable]
 public sealed record RolloutGates(
     [property: Id(0)] double Regression = 0.03,
     [property: Id(1)] double FalseRollback = 0.05,
     [property: Id(2)] double MissedRegression = 0.05,
     [property: Id(3)] double MaxLatencyRatio = 1.25,
-    [property: Id(4)] double MaxRefusalShare = 0.25);
+    [property: Id(4)] double MaxRefusalShare = 0.25,
+    [property: Id(5)] double MaxShadowDivergence = 0.25);
 
 /// <summary>POST /api/rollouts: a candidate version of a model over a target.</summary>
 /// <param name="CandidateVersion">Null: the model's newest version.</param>
@@ -147,7 +167,30 @@ public sealed record GateReport(
     [property: Id(4)] LatencyFigures Latency,
     [property: Id(5)] RefusalFigures Refusals,
     [property: Id(6)] TimeSpan Soaked,
-    [property: Id(7)] string Shadow);
+    [property: Id(7)] string Shadow,
+    [property: Id(8)] ShadowFigures? ShadowWindows = null);
+
+/// <summary>
+/// The shadow gate's reading: the candidate's shadow windows from the stage's devices over the stage (box-level
+/// divergence from the active model), and the FP32 verifier's verdicts on the frames the two disagreed on, each model's
+/// mean agreement with FP32 on the same frames. Decision: "off", "waiting", "not-gated" (under the minimum in a stage
+/// that does not shadow), "pass" or "roll-back".
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ShadowFigures(
+    [property: Id(0)] long Windows,
+    [property: Id(1)] long Devices,
+    [property: Id(2)] long ShadowedFrames,
+    [property: Id(3)] long Matched,
+    [property: Id(4)] long OnlyActive,
+    [property: Id(5)] long OnlyCandidate,
+    [property: Id(6)] double Divergence,
+    [property: Id(7)] double MaxDivergence,
+    [property: Id(8)] int MinWindows,
+    [property: Id(9)] long Verdicts,
+    [property: Id(10)] double? CandidateAgreement,
+    [property: Id(11)] double? ActiveAgreement,
+    [property: Id(12)] string Decision);
 
 /// <summary>The sequential test's reading: each group's verified hard frames and mean agreement with FP32, and the log-likelihood ratio.</summary>
 [GenerateSerializer, Immutable]

@@ -253,6 +253,9 @@ public sealed partial class RolloutGrain(
 
         var refusals = await metrics.RefusalsAsync(row.AssignmentIds);
         var tampered = await metrics.RefusalsForAsync(row.AssignmentIds, StageGates.TamperReasonCodes);
+        var now = time.GetUtcNow();
+        // A window is stamped with the device's clock: one that ends a moment past the silo's "now" still counts.
+        var shadow = await metrics.ShadowAsync(_candidateShas, stageDevices, row.StageStartedAt, now.AddMinutes(1));
         return new GateInputs(
             stage,
             row.Gates,
@@ -263,21 +266,28 @@ public sealed partial class RolloutGrain(
             stageDevices.Count,
             [.. refusals.Where(r => inStage.Contains(r.DeviceId) && !StageGates.TamperReasonCodes.Contains(r.ReasonCode))],
             [.. tampered.Where(r => inStage.Contains(r.DeviceId))],
-            time.GetUtcNow() - row.StageStartedAt);
+            now - row.StageStartedAt,
+            shadow);
     }
 
-    /// <summary>Assigns the candidate to the devices the stage adds, then records the stage (with its assignment) and its event.</summary>
+    /// <summary>
+    /// Assigns the candidate to the devices the stage adds (in shadow for a shadow stage; the first stage that switches
+    /// devices takes all of its own, including those that shadowed it), then records the stage (with its assignment)
+    /// and its event.
+    /// </summary>
     private async Task EnterStageAsync(int index, string actor, string reason, string? figures)
     {
         var row = _row!;
-        var before = index == 0 ? [] : StageDevices(row, row.StageIndex).ToHashSet(StringComparer.Ordinal);
+        var shadow = row.Stages[index].Shadow;
+        var before = index == 0 || row.Stages[row.StageIndex].Shadow != shadow ? [] : StageDevices(row, row.StageIndex).ToHashSet(StringComparer.Ordinal);
         var entering = StageDevices(row, index).Where(device => !before.Contains(device)).ToList();
         string? assignmentId = null;
         if (entering.Count > 0)
         {
             try
             {
-                var view = await assignments.AssignAsync(new AssignRequest(row.ModelName, row.CandidateVersion, entering, null, ModelAssignmentStages.ActiveSlot, null));
+                var slot = shadow ? ModelAssignmentStages.ShadowSlot : ModelAssignmentStages.ActiveSlot;
+                var view = await assignments.AssignAsync(new AssignRequest(row.ModelName, row.CandidateVersion, entering, null, slot, null));
                 assignmentId = view.AssignmentId;
             }
             catch (ModelRegistryException ex)
@@ -300,17 +310,20 @@ public sealed partial class RolloutGrain(
 
         var percent = row.Stages[index].Percent;
         var entered = new RolloutEventRow(now, actor, "stage-entered", row.State, row.State, index, Invariant(
-            $"stage {index + 1} of {row.Stages.Length} ({percent:0.##} %): {entering.Count} more device(s) assigned the candidate{(assignmentId is null ? "" : " in " + assignmentId)}, {StageDevices(row, index).Count} in all; {(index == 0 ? reason : $"from stage {from + 1}: {reason}")}"),
+            $"stage {index + 1} of {row.Stages.Length} ({percent:0.##} %{(shadow ? ", shadow" : "")}): {entering.Count} more device(s) assigned the candidate{(shadow ? " in shadow" : "")}{(assignmentId is null ? "" : " in " + assignmentId)}, {StageDevices(row, index).Count} in all; {(index == 0 ? reason : $"from stage {from + 1}: {reason}")}"),
             figures);
         await store.SaveAsync(row, [entered]);
         LogStage(row.Id, index + 1, percent, entering.Count);
     }
 
-    /// <summary>Sends every device that got the candidate back to its previous model (the baseline for those that had none) and ends the rollout.</summary>
+    /// <summary>
+    /// Sends every device that got the candidate, in shadow or switched to it, back to its previous model (the baseline
+    /// for those that had none; an agent told to run the model it runs drops the shadow candidate) and ends the rollout.
+    /// </summary>
     private async Task RollBackAsync(string state, string kind, string actor, string reason, string? figures)
     {
         var row = _row!;
-        var affected = StageDevices(row, row.StageIndex);
+        var affected = RolloutPlan.DevicesWithCandidate(row.Id, row.TargetDevices, row.Stages, row.StageIndex);
         var baseline = ModelVersionText(row.ModelName, row.BaselineVersion);
         var back = new List<string>();
         var failures = new List<string>();

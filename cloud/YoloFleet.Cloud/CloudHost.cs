@@ -19,13 +19,16 @@ public static class CloudHost
         builder.AddFleetCloud();
         builder.AddDashboard();
         var app = builder.Build();
-        app.UseOperatorApiKeys();
+        app.UseApiProblemDetails();
+        app.UseOperatorAuthorization();
+        app.MapFleetOpenApi();
         app.MapFleetApi();
         app.MapRegistryApi();
         app.MapModelsApi();
         app.MapDeliveryApi();
         app.MapRolloutsApi();
         app.MapSceneApi();
+        app.MapDetectionsApi();
         app.MapAnalyticsApi();
         app.MapDashboard();
         return app;

@@ -31,7 +31,8 @@ public static class EdgeAgentHost
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<EdgeAgentOptions>>().Value);
         builder.Services.AddSingleton(TimeProvider.System);
         AddModels(builder.Services);
-        builder.Services.AddSingleton(sp => new SequenceCounter(sp.GetRequiredService<EdgeAgentOptions>().StateDirectory));
+        builder.Services.AddSingleton(sp => new SequenceCounter(
+            sp.GetRequiredService<EdgeAgentOptions>().StateDirectory, above: sp.GetRequiredService<OutboxStore>().HighestSequence));
         builder.Services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<EdgeAgentOptions>();

@@ -21,9 +21,12 @@ public static class DeliveryDropReasons
     /// <summary>The cloud asked for them again and the device does not hold them (numbers a crash skipped, or gone).</summary>
     public const string NotHeld = "not-held";
 
+    /// <summary>The device held them under a kind it cannot send (written by a newer agent before a downgrade).</summary>
+    public const string UnknownKind = "unknown-kind";
+
     public const int MaxLength = 32;
 
-    public static readonly IReadOnlyList<string> All = [Budget, Age, BrokerRefused, CloudRefused, NotHeld];
+    public static readonly IReadOnlyList<string> All = [Budget, Age, BrokerRefused, CloudRefused, NotHeld, UnknownKind];
 
     public static bool IsKnown(string reason) => All.Contains(reason, StringComparer.Ordinal);
 }

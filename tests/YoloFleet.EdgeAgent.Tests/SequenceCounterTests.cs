@@ -37,6 +37,19 @@ public sealed class SequenceCounterTests : IDisposable
     }
 
     [Fact]
+    public void A_lost_sequence_file_never_numbers_below_what_the_outbox_holds()
+    {
+        using (var counter = new SequenceCounter(_directory, blockSize: 10))
+        {
+            Assert.Equal(1UL, counter.Next());
+        }
+
+        File.Delete(Path.Combine(_directory, "sequence"));
+        using var again = new SequenceCounter(_directory, blockSize: 10, above: 57);
+        Assert.Equal(58UL, again.Next());
+    }
+
+    [Fact]
     public void A_damaged_sequence_file_is_reported_with_the_fix()
     {
         Directory.CreateDirectory(_directory);

@@ -159,6 +159,36 @@ public sealed class EdgeResilienceTests : IClassFixture<PostgresDatabase>
     }
 
     [Fact]
+    public async Task A_message_of_a_kind_the_agent_cannot_send_is_dropped_and_reported_without_blocking_the_queue()
+    {
+        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
+        var device = "kind-" + Guid.NewGuid().ToString("N")[..6];
+        var state = Path.Combine(Path.GetTempPath(), "yf-kind-" + Guid.NewGuid().ToString("N")[..8]);
+
+        // What a newer agent could leave behind before a downgrade: a message under a kind this agent has no topic for.
+        using (var outbox = new OutboxStore(Path.Combine(state, "outbox"), new OutboxOptions(), TimeProvider.System))
+        {
+            outbox.Append(1, "from-the-future", [1, 2, 3]);
+        }
+
+        const int Frames = 3;
+        var run = await fleet.RunAgentAsync(
+            device, SharedData.YoloxNano416, SharedData.Coco128Images, Frames, null, CancellationToken.None, stateDirectory: state)
+            .WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.Equal(Frames, run.Frames);
+        var stored = await _database.QueryAsync($"SELECT sequence FROM frames WHERE device_id = '{device}' ORDER BY sequence", r => r.GetInt64(0));
+        Assert.Equal(Frames, stored.Count);
+        Assert.True(stored[0] > 1, "the frames reused the stranded message's number");
+        var drops = await Poll.UntilAsync(
+            () => _database.QueryAsync($"SELECT first, last, reason FROM delivery_drops WHERE device_id = '{device}'", r => (r.GetInt64(0), r.GetInt64(1), r.GetString(2))),
+            d => d.Count > 0,
+            TimeSpan.FromSeconds(60));
+        Assert.Equal([(1L, 1L, DeliveryDropReasons.UnknownKind)], drops);
+        Directory.Delete(state, recursive: true);
+    }
+
+    [Fact]
     public async Task A_lost_source_is_reported_retried_and_recovered()
     {
         // A folder of its own (copies made at run time, outside the repository) that the test can take away.

@@ -94,8 +94,8 @@ public sealed class StorageTests : IClassFixture<PostgresDatabase>
             r => (r.GetString(0), r.GetInt64(1)));
         Assert.Equal([(ghost, 3L), (known, 1L), (known, 2L)], stored);
 
-        var listed = await http.GetFromJsonAsync<List<RegisteredDevice>>("/api/devices");
-        var row = Assert.Single(listed!, d => d.DeviceId == ghost);
+        var listed = await http.GetFromJsonAsync<Page<RegisteredDevice>>("/api/devices?limit=1000");
+        var row = Assert.Single(listed!.Items, d => d.DeviceId == ghost);
         Assert.Equal("Gate camera", row.DisplayName);
         Assert.NotNull(row.LastSeenAt);
     }

@@ -12,10 +12,16 @@ namespace YoloFleet.Cli.Verbs;
 /// </summary>
 internal static class ModelsVerb
 {
-    public static Command Create() => new("models", "The model registry: upload FP32 models, list and show versions, quantize to INT8.")
+    public static Command Create()
     {
-        Upload(), List(), Show(), Quantize(),
-    };
+        var (url, apiKey, json) = (SiloApi.UrlOption(), SiloApi.ApiKeyOption(), SiloApi.JsonOption());
+        var command = new Command("models", "The model registry: upload FP32 models, list and show versions, quantize to INT8 (alone: list).")
+        {
+            Upload(), List(), Show(), Quantize(), url, apiKey, json,
+        };
+        command.SetAction((parse, cancellationToken) => ListAsync(parse.GetValue(url)!, parse.GetValue(apiKey), null, parse.GetValue(json), cancellationToken));
+        return command;
+    }
 
     private static Command Upload()
     {
@@ -59,36 +65,44 @@ internal static class ModelsVerb
     {
         var name = new Option<string?>("--name") { Description = "Only this model's versions." };
         var (url, apiKey, json) = (SiloApi.UrlOption(), SiloApi.ApiKeyOption(), SiloApi.JsonOption());
-        var command = new Command("list", "List registered model versions and their variants.") { name, url, apiKey, json };
-        command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
-        {
-            using var api = new SiloApi(parse.GetValue(url)!, parse.GetValue(apiKey), TimeSpan.FromSeconds(30));
-            var path = parse.GetValue(name) is { } only ? "api/models/" + Uri.EscapeDataString(only) : "api/models";
-            var versions = await api.SendAsync(HttpMethod.Get, path, null, cancellationToken);
-            if (parse.GetValue(json))
-            {
-                Console.WriteLine(versions.GetRawText());
-                return ExitCodes.Ok;
-            }
-
-            PrintVersions([.. versions.EnumerateArray()]);
-            Console.WriteLine($"{versions.GetArrayLength()} version(s)");
-            return ExitCodes.Ok;
-        }));
+        var command = new Command("list", "List registered model versions and their variants (every page).") { name, url, apiKey, json };
+        command.SetAction((parse, cancellationToken) => ListAsync(parse.GetValue(url)!, parse.GetValue(apiKey), parse.GetValue(name), parse.GetValue(json), cancellationToken));
         return command;
     }
 
+    /// <summary>`models list` (and `models` alone): every version, page after page, as a table or one JSON array.</summary>
+    private static Task<int> ListAsync(string url, string? apiKey, string? name, bool json, CancellationToken cancellationToken) => SiloApi.RunAsync(async () =>
+    {
+        using var api = new SiloApi(url, apiKey, TimeSpan.FromSeconds(30));
+        var path = name is { } only ? "api/models/" + Uri.EscapeDataString(only) : "api/models";
+        var versions = await api.ListAllAsync(path, cancellationToken);
+        if (json)
+        {
+            Console.WriteLine(versions.GetRawText());
+            return ExitCodes.Ok;
+        }
+
+        PrintVersions([.. versions.EnumerateArray()]);
+        Console.WriteLine($"{versions.GetArrayLength()} version(s)");
+        return ExitCodes.Ok;
+    });
+
     private static Command Show()
     {
-        var name = new Argument<string>("name") { Description = "The model's name." };
-        var version = new Argument<int?>("version") { Description = "The version (default: the newest).", Arity = ArgumentArity.ZeroOrOne };
+        var name = new Argument<string>("name") { Description = "The model: yolox_nano_416, or yolox_nano_416@3 for a version (default: the newest)." };
+        var version = new Argument<int?>("version") { Description = "The version, as an alternative to NAME@VERSION.", Arity = ArgumentArity.ZeroOrOne };
         var (url, apiKey, json) = (SiloApi.UrlOption(), SiloApi.ApiKeyOption(), SiloApi.JsonOption());
         var command = new Command("show", "Show a version: its variants, signing key, lineage and the INT8 report.") { name, version, url, apiKey, json };
         command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
         {
+            var (modelName, atVersion) = SiloApi.ParseModelArgument(parse.GetValue(name)!);
+            if (atVersion is not null && parse.GetValue(version) is not null)
+            {
+                throw new SiloApiException(ExitCodes.Invalid, $"name the version once: '{parse.GetValue(name)}' or '{modelName} {parse.GetValue(version)}'.");
+            }
+
             using var api = new SiloApi(parse.GetValue(url)!, parse.GetValue(apiKey), TimeSpan.FromSeconds(30));
-            var modelName = parse.GetValue(name)!;
-            var number = parse.GetValue(version) ?? await LatestVersionAsync(api, modelName, cancellationToken);
+            var number = atVersion ?? parse.GetValue(version) ?? await LatestVersionAsync(api, modelName, cancellationToken);
             var details = await api.SendAsync(HttpMethod.Get, string.Create(CultureInfo.InvariantCulture, $"api/models/{Uri.EscapeDataString(modelName)}/{number}"), null, cancellationToken);
             if (parse.GetValue(json))
             {
@@ -183,11 +197,12 @@ internal static class ModelsVerb
         return command;
     }
 
+    /// <summary>The newest version of <paramref name="name"/>: the first item of its list, which is newest first.</summary>
     internal static async Task<int> LatestVersionAsync(SiloApi api, string name, CancellationToken cancellationToken)
     {
-        var versions = await api.SendAsync(HttpMethod.Get, "api/models/" + Uri.EscapeDataString(name), null, cancellationToken);
+        var versions = (await api.SendAsync(HttpMethod.Get, "api/models/" + Uri.EscapeDataString(name) + "?limit=1", null, cancellationToken)).GetProperty("items");
         return versions.GetArrayLength() > 0
-            ? versions.EnumerateArray().Max(version => version.GetProperty("version").GetInt32())
+            ? versions[0].GetProperty("version").GetInt32()
             : throw new SiloApiException(ExitCodes.NotFound, $"no model named '{name}' is registered");
     }
 

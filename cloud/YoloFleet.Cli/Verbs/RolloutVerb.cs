@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
+using YoloFleet.Cloud.Abstractions;
 
 namespace YoloFleet.Cli.Verbs;
 
@@ -34,7 +35,8 @@ internal static class RolloutVerb
         var group = new Option<string?>("--group", "-g") { Description = "Target this device group (default: the whole fleet)." };
         var stages = new Option<string[]>("--stage")
         {
-            Description = "A stage as PERCENT:SOAK:HARD_FRAMES[:LATENCY_REPORTS], e.g. 5:1h:100:10 (repeatable, in order; default 5 %, 25 %, 100 %).",
+            Description = "A stage as PERCENT:SOAK:HARD_FRAMES[:LATENCY_REPORTS[:SHADOW_WINDOWS]], e.g. 5:1h:100:10, or a shadow stage as "
+                + "shadow:PERCENT:SOAK[:SHADOW_WINDOWS], e.g. shadow:25:2h:10, before the others (repeatable, in order; default 5 %, 25 %, 100 %).",
             AllowMultipleArgumentsPerToken = true,
         };
         var regression = new Option<double?>("--regression") { Description = "The agreement drop the test must catch, in points (default 3)." };
@@ -42,10 +44,14 @@ internal static class RolloutVerb
         var beta = new Option<double?>("--missed-regression") { Description = "β, the missed regression rate (default 0.05)." };
         var latency = new Option<double?>("--max-latency-ratio") { Description = "Roll back when the candidate's p95 exceeds the control's by this factor (default 1.25)." };
         var refusals = new Option<double?>("--max-refusal-share") { Description = "Roll back when more than this share of a stage's devices refuse the candidate (default 0.25)." };
+        var divergence = new Option<double?>("--max-shadow-divergence")
+        {
+            Description = "The share of boxes the candidate in shadow may disagree on before FP32 must side with it (default 0.25).",
+        };
         var (url, apiKey, json) = (SiloApi.UrlOption(), SiloApi.ApiKeyOption(), SiloApi.JsonOption());
         var command = new Command("start", "Start a staged rollout of a candidate version against a baseline.")
         {
-            model, baseline, devices, group, stages, regression, alpha, beta, latency, refusals, url, apiKey, json,
+            model, baseline, devices, group, stages, regression, alpha, beta, latency, refusals, divergence, url, apiKey, json,
         };
         command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
         {
@@ -66,6 +72,7 @@ internal static class RolloutVerb
             Gate("missedRegression", parse.GetValue(beta));
             Gate("maxLatencyRatio", parse.GetValue(latency));
             Gate("maxRefusalShare", parse.GetValue(refusals));
+            Gate("maxShadowDivergence", parse.GetValue(divergence));
             var request = new
             {
                 model = text,
@@ -105,7 +112,7 @@ internal static class RolloutVerb
         command.SetAction((parse, cancellationToken) => SiloApi.RunAsync(async () =>
         {
             using var api = new SiloApi(parse.GetValue(url)!, parse.GetValue(apiKey), TimeSpan.FromMinutes(1));
-            var list = await api.SendAsync(HttpMethod.Get, "api/rollouts", null, cancellationToken);
+            var list = await api.ListAllAsync("api/rollouts", cancellationToken);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(list.GetRawText());
@@ -141,26 +148,60 @@ internal static class RolloutVerb
         return command;
     }
 
-    /// <summary>"5:1h:100:10" → a stage: percent, soak (s, m, h, d or hh:mm:ss), verified hard frames per group, latency reports per group.</summary>
+    /// <summary>
+    /// "5:1h:100:10[:8]" → a stage: percent, soak (s, m, h, d or hh:mm:ss), verified hard frames per group, latency reports
+    /// per group, shadow windows; "shadow:25:2h[:8]" → a shadow stage: percent, soak, shadow windows.
+    /// </summary>
     internal static object ParseStage(string text)
     {
-        var parts = text.Split(':', 4);
+        const string ShadowPrefix = "shadow:";
+        if (text.StartsWith(ShadowPrefix, StringComparison.Ordinal))
+        {
+            var shadowParts = text[ShadowPrefix.Length..].Split(':', 3);
+            if (shadowParts.Length < 2
+                || !double.TryParse(shadowParts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var shadowPercent)
+                || ParseDuration(shadowParts[1]) is not { } shadowSoak)
+            {
+                throw new SiloApiException(ExitCodes.Invalid, $"--stage '{text}': write shadow:PERCENT:SOAK[:SHADOW_WINDOWS], e.g. shadow:25:2h:10.");
+            }
+
+            return new
+            {
+                percent = shadowPercent,
+                minSoak = shadowSoak.ToString("c", CultureInfo.InvariantCulture),
+                minAgreementSamples = 0,
+                minLatencySamples = 0,
+                shadow = true,
+                minShadowWindows = Count(text, shadowParts, 2, "shadow windows", RolloutStageSpec.DefaultMinShadowWindows),
+            };
+        }
+
+        var parts = text.Split(':', 5);
         if (parts.Length < 3
             || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var percent)
             || ParseDuration(parts[1]) is not { } soak
             || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var frames))
         {
-            throw new SiloApiException(ExitCodes.Invalid, $"--stage '{text}': write PERCENT:SOAK:HARD_FRAMES[:LATENCY_REPORTS], e.g. 5:1h:100:10.");
+            throw new SiloApiException(ExitCodes.Invalid, $"--stage '{text}': write PERCENT:SOAK:HARD_FRAMES[:LATENCY_REPORTS[:SHADOW_WINDOWS]], e.g. 5:1h:100:10.");
         }
 
-        var latency = 0;
-        if (parts.Length == 4 && !int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out latency))
+        return new
         {
-            throw new SiloApiException(ExitCodes.Invalid, $"--stage '{text}': the latency reports ('{parts[3]}') must be a whole number.");
-        }
-
-        return new { percent, minSoak = soak.ToString("c", CultureInfo.InvariantCulture), minAgreementSamples = frames, minLatencySamples = latency };
+            percent,
+            minSoak = soak.ToString("c", CultureInfo.InvariantCulture),
+            minAgreementSamples = frames,
+            minLatencySamples = Count(text, parts, 3, "latency reports", 0),
+            shadow = false,
+            minShadowWindows = Count(text, parts, 4, "shadow windows", RolloutStageSpec.DefaultMinShadowWindows),
+        };
     }
+
+    /// <summary>The whole number at <paramref name="index"/> of a stage's parts, or <paramref name="absent"/>.</summary>
+    private static int Count(string text, string[] parts, int index, string what, int absent) =>
+        parts.Length <= index ? absent
+        : int.TryParse(parts[index], NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new SiloApiException(ExitCodes.Invalid, $"--stage '{text}': the {what} ('{parts[index]}') must be a whole number.");
 
     private static TimeSpan? ParseDuration(string text)
     {
@@ -209,12 +250,34 @@ internal static class RolloutVerb
             Console.WriteLine($"  shadow: {gate.GetProperty("shadow").GetString()}");
         }
 
+        PrintVariants(status);
         Console.WriteLine("events:");
         foreach (var e in status.GetProperty("events").EnumerateArray())
         {
             Console.WriteLine($"  {e.GetProperty("at").GetDateTimeOffset():u} {e.GetProperty("actor").GetString(),-8} {e.GetProperty("kind").GetString(),-14} {e.GetProperty("reason").GetString()}");
         }
     }
+
+    /// <summary>Each device's variant of the candidate and why the registry chose it (the API's <c>variants</c>).</summary>
+    private static void PrintVariants(JsonElement status)
+    {
+        if (!status.TryGetProperty("variants", out var variants) || variants.ValueKind != JsonValueKind.Array || variants.GetArrayLength() == 0)
+        {
+            return;
+        }
+
+        Console.WriteLine("variants:");
+        Console.WriteLine($"  {"device",-24} {"precision",-12} {"sha256",-12}  {"assignment",-24} why");
+        foreach (var v in variants.EnumerateArray())
+        {
+            var precision = Text(v, "precision") is { Length: > 0 } p ? p : "benchmarking";
+            var sha = Text(v, "sha256") is { Length: > 0 } s ? s[..Math.Min(12, s.Length)] : "-";
+            Console.WriteLine($"  {Text(v, "deviceId"),-24} {precision,-12} {sha,-12}  {Text(v, "assignmentId"),-24} {Text(v, "reason")}");
+        }
+    }
+
+    private static string Text(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
 
     private static string Ms(JsonElement value) =>
         value.ValueKind == JsonValueKind.Number ? value.GetDouble().ToString("F1", CultureInfo.InvariantCulture) + " ms" : "-";

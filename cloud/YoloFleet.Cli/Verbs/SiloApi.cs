@@ -95,6 +95,35 @@ internal sealed class SiloApi : IDisposable
         }
     }
 
+    /// <summary>
+    /// Every item of a paged list endpoint ({items, nextCursor}), following the cursor page by page, as one JSON array.
+    /// <paramref name="path"/> may carry its own query (filters); the cursor and limit are added to it.
+    /// </summary>
+    public async Task<JsonElement> ListAllAsync(string path, CancellationToken cancellationToken, int pageSize = 500)
+    {
+        var items = new List<JsonElement>();
+        string? cursor = null;
+        var separator = path.Contains('?', StringComparison.Ordinal) ? '&' : '?';
+
+        // Bounded: a list longer than this many pages is not one a terminal can show anyway.
+        for (var pages = 0; pages < 10_000; pages++)
+        {
+            var page = await SendAsync(
+                HttpMethod.Get,
+                string.Create(CultureInfo.InvariantCulture, $"{path}{separator}limit={pageSize}{(cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor))}"),
+                null,
+                cancellationToken);
+            items.AddRange(page.GetProperty("items").EnumerateArray());
+            cursor = page.TryGetProperty("nextCursor", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;
+            if (cursor is null)
+            {
+                break;
+            }
+        }
+
+        return JsonSerializer.SerializeToElement(items);
+    }
+
     public void Dispose() => _http.Dispose();
 
     /// <summary>Runs a verb against the silo: errors print one line to stderr and become the exit code.</summary>

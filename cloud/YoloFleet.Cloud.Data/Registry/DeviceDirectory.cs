@@ -69,6 +69,22 @@ public sealed class DeviceDirectory(NpgsqlDataSource dataSource)
         return devices;
     }
 
+    /// <summary>A page of devices in id order: the first <paramref name="limit"/> after <paramref name="afterId"/> (keyset, from the start when null).</summary>
+    public async Task<IReadOnlyList<RegisteredDevice>> ListPageAsync(string? afterId, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM devices WHERE ($1::text IS NULL OR device_id > $1) ORDER BY device_id LIMIT $2");
+        command.Parameters.Add(new NpgsqlParameter<string?> { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, TypedValue = afterId });
+        command.Parameters.AddWithValue(limit);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var devices = new List<RegisteredDevice>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            devices.Add(Read(reader));
+        }
+
+        return devices;
+    }
+
     /// <summary>The ids of the active devices in <paramref name="group"/>, in id order.</summary>
     public async Task<IReadOnlyList<string>> ListActiveIdsInGroupAsync(string group, CancellationToken cancellationToken = default)
     {

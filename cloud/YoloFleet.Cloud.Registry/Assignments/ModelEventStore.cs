@@ -52,14 +52,22 @@ public sealed class ModelEventStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>A device's newest events, newest first.</summary>
-    public async Task<IReadOnlyList<ModelEventRow>> ListAsync(string deviceId, int limit, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ModelEventRow>> ListAsync(string deviceId, int limit, CancellationToken cancellationToken = default) =>
+        ListAsync(deviceId, limit, before: null, cancellationToken);
+
+    /// <summary>A device's events, newest first, older than <paramref name="before"/> (keyset on received_at, sequence; from the newest when null).</summary>
+    public async Task<IReadOnlyList<ModelEventRow>> ListAsync(
+        string deviceId, int limit, (DateTimeOffset ReceivedAt, long Sequence)? before, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand("""
             SELECT device_id, sequence, assignment_id, stage, accepted, reason_code, error, sha256, active_sha256, candidate_sha256, cpu_features, sent_at, received_at
-            FROM model_events WHERE device_id = $1 ORDER BY received_at DESC, sequence DESC LIMIT $2
+            FROM model_events WHERE device_id = $1 AND ($3::timestamptz IS NULL OR (received_at, sequence) < ($3, $4))
+            ORDER BY received_at DESC, sequence DESC LIMIT $2
             """);
         command.Parameters.AddWithValue(deviceId);
         command.Parameters.AddWithValue(limit);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?> { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz, TypedValue = before?.ReceivedAt });
+        command.Parameters.AddWithValue(before?.Sequence ?? 0L);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var rows = new List<ModelEventRow>();
         while (await reader.ReadAsync(cancellationToken))

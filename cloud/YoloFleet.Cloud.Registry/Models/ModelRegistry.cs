@@ -112,6 +112,14 @@ public sealed partial class ModelRegistry(
         return [.. rows.GroupBy(row => (row.Name, row.Version)).Select(group => ToView([.. group], details: false))];
     }
 
+    /// <summary>A page of versions in (name, version descending) order after <paramref name="after"/> (keyset); every model's, or one model's.</summary>
+    public async Task<IReadOnlyList<ModelVersionView>> ListPageAsync(
+        string? name, (string Name, int Version)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        var rows = await store.ListPageAsync(name, after, limit, cancellationToken);
+        return [.. rows.GroupBy(row => (row.Name, row.Version)).Select(group => ToView([.. group], details: false))];
+    }
+
     /// <summary>Signs <paramref name="manifest"/> with the cloud's key and returns its JSON with the key's id.</summary>
     public SignedVariant Sign(ModelManifest manifest)
     {

@@ -77,6 +77,28 @@ public sealed class ModelStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
+    /// The variants of a page of versions in (name, version descending) order: the first <paramref name="versions"/>
+    /// versions after <paramref name="after"/> (keyset, from the start when null); of one model when
+    /// <paramref name="name"/> is given.
+    /// </summary>
+    public async Task<IReadOnlyList<ModelVariantRow>> ListPageAsync(
+        string? name, (string Name, int Version)? after, int versions, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand($"""
+            WITH page AS (
+                SELECT DISTINCT name AS page_name, version AS page_version FROM models
+                WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR name > $2 OR (name = $2 AND version < $3))
+                ORDER BY page_name, page_version DESC LIMIT $4)
+            SELECT {Columns} FROM models JOIN page ON name = page_name AND version = page_version ORDER BY name, version DESC, format
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string?> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = name });
+        command.Parameters.Add(new NpgsqlParameter<string?> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = after?.Name });
+        command.Parameters.AddWithValue(after?.Version ?? 0);
+        command.Parameters.AddWithValue(versions);
+        return await ReadAsync(command, cancellationToken);
+    }
+
+    /// <summary>
     /// Stores an uploaded FP32 variant as the next version of <paramref name="name"/>, unless the newest version already
     /// holds the same file with the same manifest (<paramref name="sameAsNewest"/> decides): then that one is returned
     /// and nothing is written, so repeating an upload does not make a new version.

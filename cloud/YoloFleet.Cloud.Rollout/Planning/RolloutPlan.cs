@@ -42,9 +42,20 @@ public static class RolloutPlan
                 return string.Create(CultureInfo.InvariantCulture, $"{where}: percent {stage.Percent} is not in (0, 100].");
             }
 
-            if (i > 0 && stage.Percent <= stages[i - 1].Percent)
+            if (i > 0 && stage.Shadow && !stages[i - 1].Shadow)
+            {
+                return where + ": a shadow stage must come before every stage that switches devices to the candidate.";
+            }
+
+            // Shadow stages grow among themselves, the others among themselves: shadow 25 % → 5 % → 100 % is a plan.
+            if (i > 0 && stage.Shadow == stages[i - 1].Shadow && stage.Percent <= stages[i - 1].Percent)
             {
                 return string.Create(CultureInfo.InvariantCulture, $"{where}: percent {stage.Percent} does not grow on the previous stage's {stages[i - 1].Percent}.");
+            }
+
+            if (stage.MinShadowWindows is < 0 or > 1_000_000)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"{where}: minShadowWindows {stage.MinShadowWindows} is not 0..1,000,000.");
             }
 
             if (stage.MinSoak < TimeSpan.Zero || stage.MinSoak > TimeSpan.FromDays(30))
@@ -62,6 +73,11 @@ public static class RolloutPlan
             {
                 return string.Create(CultureInfo.InvariantCulture, $"{where}: minLatencySamples {stage.MinLatencySamples} is not 0..1,000,000.");
             }
+        }
+
+        if (stages[^1].Shadow)
+        {
+            return "the last stage must switch the devices to the candidate, not shadow it.";
         }
 
         if (stages[^1].Percent != 100)
@@ -83,6 +99,11 @@ public static class RolloutPlan
             return string.Create(CultureInfo.InvariantCulture, $"gates: maxLatencyRatio {gates.MaxLatencyRatio} is not in [1, 100].");
         }
 
+        if (!(gates.MaxShadowDivergence is >= 0 and <= 1))
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"gates: maxShadowDivergence {gates.MaxShadowDivergence} is not in [0, 1].");
+        }
+
         return gates.MaxRefusalShare is >= 0 and <= 1
             ? null
             : string.Create(CultureInfo.InvariantCulture, $"gates: maxRefusalShare {gates.MaxRefusalShare} is not in [0, 1].");
@@ -98,6 +119,30 @@ public static class RolloutPlan
     /// target's order; never none: when no device's bucket falls under the share, the device with the lowest bucket. That
     /// device is also in every larger stage, so a device once in stays in.
     /// </summary>
+    /// <summary>
+    /// Every device of the target that got the candidate by stage <paramref name="index"/>, in shadow or switched to it:
+    /// the devices a roll-back sends back. Cohorts only grow within each kind, so that is the last shadow stage's devices
+    /// and the stage's own.
+    /// </summary>
+    public static IReadOnlyList<string> DevicesWithCandidate(string rolloutKey, IReadOnlyList<string> target, IReadOnlyList<RolloutStageSpec> stages, int index)
+    {
+        ArgumentNullException.ThrowIfNull(stages);
+        var devices = new HashSet<string>(StringComparer.Ordinal);
+        var lastShadow = -1;
+        for (var i = 0; i <= index; i++)
+        {
+            lastShadow = stages[i].Shadow ? i : lastShadow;
+        }
+
+        if (lastShadow >= 0)
+        {
+            devices.UnionWith(StageDevices(rolloutKey, target, stages[lastShadow].Percent));
+        }
+
+        devices.UnionWith(StageDevices(rolloutKey, target, stages[index].Percent));
+        return [.. target.Where(devices.Contains)];
+    }
+
     public static IReadOnlyList<string> StageDevices(string rolloutKey, IReadOnlyList<string> target, double percent)
     {
         ArgumentNullException.ThrowIfNull(target);

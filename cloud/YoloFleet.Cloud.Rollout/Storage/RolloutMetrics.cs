@@ -1,4 +1,5 @@
 using Npgsql;
+using YoloFleet.Cloud.Data.Shadow;
 using YoloFleet.Cloud.Rollout.Gates;
 using YoloFleet.Cloud.Rollout.Statistics;
 
@@ -6,10 +7,62 @@ namespace YoloFleet.Cloud.Rollout.Storage;
 
 /// <summary>
 /// The gates' figures, read from what is already in PostgreSQL: the FP32 verifier's verdicts (agreement per verified
-/// hard frame), telemetry (inference p95, throttled reports excluded) and the devices' acknowledgements (model_events).
+/// hard frame), telemetry (inference p95, throttled reports excluded), the devices' acknowledgements (model_events) and
+/// their shadow windows (shadow_windows).
 /// </summary>
-public sealed class RolloutMetrics(NpgsqlDataSource dataSource)
+public sealed class RolloutMetrics(NpgsqlDataSource dataSource, ShadowWindowStore shadowWindows)
 {
+    /// <summary>
+    /// The candidate's shadow windows from these devices that ended in [<paramref name="since"/>, <paramref name="until"/>)
+    /// (summed over its variants), and the FP32 verifier's verdicts on their disagreement frames verified since then:
+    /// frames judged for both models (the candidate's boxes as role "shadow", the active model's as role "edge"), and each
+    /// one's mean agreement with FP32 on them.
+    /// </summary>
+    public async Task<ShadowSample> ShadowAsync(
+        IReadOnlyList<string> candidateSha256s, IReadOnlyList<string> devices, DateTimeOffset since, DateTimeOffset until, CancellationToken cancellationToken = default)
+    {
+        if (candidateSha256s.Count == 0 || devices.Count == 0)
+        {
+            return default;
+        }
+
+        var sum = default(ShadowSample);
+        foreach (var sha in candidateSha256s)
+        {
+            var t = await shadowWindows.TotalsAsync(sha.ToLowerInvariant(), [.. devices], since, until, cancellationToken);
+            sum = sum with
+            {
+                Windows = sum.Windows + t.Windows,
+                Devices = sum.Devices + t.Devices,
+                ShadowedFrames = sum.ShadowedFrames + t.ShadowedFrames,
+                Matched = sum.Matched + t.Matched,
+                OnlyActive = sum.OnlyActive + t.OnlyActive,
+                OnlyCandidate = sum.OnlyCandidate + t.OnlyCandidate,
+            };
+        }
+
+        await using var command = dataSource.CreateCommand("""
+            SELECT count(*), avg(CASE WHEN s.edge_boxes + s.reference_boxes - s.matched <= 0 THEN 1.0
+                                      ELSE s.matched::float8 / (s.edge_boxes + s.reference_boxes - s.matched) END),
+                             avg(CASE WHEN e.edge_boxes + e.reference_boxes - e.matched <= 0 THEN 1.0
+                                      ELSE e.matched::float8 / (e.edge_boxes + e.reference_boxes - e.matched) END)
+            FROM verifications s
+            JOIN verifications e ON e.device_id = s.device_id AND e.sequence = s.sequence AND e.role = 'edge'
+            WHERE s.role = 'shadow' AND s.model_sha256 = ANY($1) AND s.device_id = ANY($2) AND s.verified_at >= $3
+            """);
+        command.Parameters.AddWithValue(candidateSha256s.Select(s => s.ToLowerInvariant()).ToArray());
+        command.Parameters.AddWithValue(devices.ToArray());
+        command.Parameters.AddWithValue(since);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return sum with
+        {
+            Verdicts = reader.GetInt64(0),
+            CandidateAgreement = reader.IsDBNull(1) ? null : reader.GetDouble(1),
+            ActiveAgreement = reader.IsDBNull(2) ? null : reader.GetDouble(2),
+        };
+    }
+
     /// <summary>
     /// Count, mean and sum of squared deviations of the per-frame agreement TP / (TP + FP + FN) (<see cref="AgreementSample"/>:
     /// matched over edge + reference - matched, 1 when neither found anything) of the edge boxes of these models on

@@ -244,6 +244,28 @@ public sealed class RolloutStore(NpgsqlDataSource dataSource)
         return rows;
     }
 
+    /// <summary>A page of rollouts, newest first: the first <paramref name="limit"/> after <paramref name="after"/> (keyset on created_at, id).</summary>
+    public async Task<IReadOnlyList<(string Id, string Model, int Candidate, string State, int StageIndex, DateTimeOffset CreatedAt)>> ListPageAsync(
+        (DateTimeOffset CreatedAt, string Id)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT id, model_name, candidate_version, state, stage_index, created_at FROM rollouts
+            WHERE $1::timestamptz IS NULL OR (created_at, id) < ($1, $2)
+            ORDER BY created_at DESC, id DESC LIMIT $3
+            """);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?> { NpgsqlDbType = NpgsqlDbType.TimestampTz, TypedValue = after?.CreatedAt });
+        command.Parameters.AddWithValue(after?.Id ?? "");
+        command.Parameters.AddWithValue(limit);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<(string, string, int, string, int, DateTimeOffset)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3), reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5)));
+        }
+
+        return rows;
+    }
+
     private static void AddAll(NpgsqlParameterCollection p, RolloutRow row)
     {
         p.AddWithValue(row.Id);

@@ -22,16 +22,17 @@ public static class DeliveryApi
 {
     public static IEndpointRouteBuilder MapDeliveryApi(this IEndpointRouteBuilder app)
     {
-        app.MapGroup("/api").MapGet("/devices/{deviceId}/delivery", GetDeliveryAsync);
+        app.MapGroup("/api").MapGet("/devices/{deviceId}/delivery", GetDeliveryAsync)
+            .WithName("GetDeviceDelivery").WithSummary("The device's reported drops by reason, its open gaps and the grain's requests for them.");
         return app;
     }
 
-    private static async Task<Results<Ok<DeviceDeliveryReport>, BadRequest<string>>> GetDeliveryAsync(
+    private static async Task<Results<Ok<DeviceDeliveryReport>, ProblemHttpResult>> GetDeliveryAsync(
         string deviceId, IGrainFactory grains, DeliveryStore store, CancellationToken cancellationToken)
     {
         if (!DeviceIds.IsValid(deviceId))
         {
-            return TypedResults.BadRequest($"'{deviceId}' is not a valid device id");
+            return FleetApi.InvalidDeviceId(deviceId);
         }
 
         var drops = await store.DropsByReasonAsync(deviceId, cancellationToken);

@@ -29,18 +29,30 @@ public static class ModelsApi
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api");
-        api.MapPost("/models", UploadAsync).DisableAntiforgery();
-        api.MapGet("/models", ListAsync);
-        api.MapGet("/models/{name}", ListAsync);
-        api.MapGet("/models/{name}/{version:int}", GetVersionAsync);
-        api.MapPost("/models/{name}/{version:int}/quantize", QuantizeAsync);
-        api.MapGet("/jobs/{id:long}", GetJobAsync);
-        api.MapGet("/artifacts/{sha256}", DownloadAsync);
-        api.MapGet("/signing-key", SigningKey);
-        api.MapPost("/assignments", AssignAsync);
-        api.MapGet("/assignments/{assignmentId}", GetAssignmentAsync);
-        api.MapGet("/devices/{deviceId}/twin", TwinAsync);
-        api.MapGet("/devices/{deviceId}/model-events", EventsAsync);
+        api.MapPost("/models", UploadAsync).DisableAntiforgery().WithName("UploadModel")
+            .WithSummary("Upload an FP32 model (multipart 'manifest' + 'model') as the next version of its name (operator).");
+        api.MapGet("/models", ListAsync).WithName("ListModels")
+            .WithSummary("Model versions and their variants, by name then newest version first, a page at a time (limit, cursor).");
+        api.MapGet("/models/{name}", ListAsync).WithName("ListModelVersions")
+            .WithSummary("One model's versions, newest first, a page at a time (limit, cursor).");
+        api.MapGet("/models/{name}/{version:int}", GetVersionAsync).WithName("GetModelVersion")
+            .WithSummary("A version's variants with their signed manifests and the INT8 report.");
+        api.MapPost("/models/{name}/{version:int}/quantize", QuantizeAsync).WithName("QuantizeModel")
+            .WithSummary("Start (or find: idempotent by inputs) the INT8 quantize job of a version (operator).");
+        api.MapGet("/jobs/{id:long}", GetJobAsync).WithName("GetJob").WithSummary("A quantize job's state, percent and message.");
+
+        // Devices hold no API key: the per-device download token in the URL is the authorisation (checked below).
+        api.MapGet("/artifacts/{sha256}", DownloadAsync).AllowAnonymous().WithName("DownloadArtifact")
+            .WithSummary("A model file, with Range, for the device its download token names (no API key).");
+        api.MapGet("/signing-key", SigningKey).WithName("GetSigningKey").WithSummary("The manifest signing key's id and public key.");
+        api.MapPost("/assignments", AssignAsync).WithName("Assign")
+            .WithSummary("Assign a model version to devices or a group; per device the variant chosen and why (operator).");
+        api.MapGet("/assignments/{assignmentId}", GetAssignmentAsync).WithName("GetAssignment")
+            .WithSummary("An assignment: per device the chosen variant, why, and whether it is published.");
+        api.MapGet("/devices/{deviceId}/twin", TwinAsync).WithName("GetDeviceTwin")
+            .WithSummary("The device's desired against reported model, with the drift.");
+        api.MapGet("/devices/{deviceId}/model-events", EventsAsync).WithName("ListModelEvents")
+            .WithSummary("The device's acknowledgements of model assignments, newest first, a page at a time (limit, cursor).");
         return app;
     }
 
@@ -81,10 +93,35 @@ public static class ModelsApi
                 : TypedResults.Ok(result.Version);
         });
 
-    private static async Task<IResult> ListAsync(string? name, ModelRegistry registry, CancellationToken cancellationToken) =>
-        await GuardedAsync(async () => name is not null && !ModelRegistry.IsValidName(name)
-            ? Problem(StatusCodes.Status400BadRequest, $"'{name}' is not a model name.")
-            : TypedResults.Ok(await registry.ListAsync(name, cancellationToken: cancellationToken)));
+    private const string ModelsCursor = "models";
+    private const string EventsCursor = "model-events";
+
+    private static async Task<IResult> ListAsync(string? name, int? limit, string? cursor, ModelRegistry registry, CancellationToken cancellationToken)
+    {
+        if (name is not null && !ModelRegistry.IsValidName(name))
+        {
+            return Problem(StatusCodes.Status400BadRequest, $"'{name}' is not a model name.");
+        }
+
+        if (!Paging.TryLimit(limit, out var take, out var problem) || !Paging.TryCursor(cursor, ModelsCursor, 2, out var key, out problem))
+        {
+            return problem!;
+        }
+
+        (string, int)? after = null;
+        if (key is not null)
+        {
+            if (!int.TryParse(key[1], System.Globalization.CultureInfo.InvariantCulture, out var afterVersion))
+            {
+                return Paging.BadCursor(ModelsCursor);
+            }
+
+            after = (key[0], afterVersion);
+        }
+
+        return await GuardedAsync(async () => TypedResults.Ok(Paging.Of(
+            await registry.ListPageAsync(name, after, take + 1, cancellationToken), take, ModelsCursor, v => [v.Name, Paging.Text(v.Version)])));
+    }
 
     private static Task<IResult> GetVersionAsync(string name, int version, ModelRegistry registry, CancellationToken cancellationToken) =>
         GuardedAsync(async () => TypedResults.Ok(await registry.GetVersionAsync(name, version, details: true, cancellationToken)));
@@ -182,12 +219,34 @@ public static class ModelsApi
     private static async Task<IResult> TwinAsync(string deviceId, IGrainFactory grains) =>
         DeviceIds.IsValid(deviceId)
             ? TypedResults.Ok(await grains.GetGrain<IDeviceGrain>(deviceId).GetTwinAsync())
-            : Problem(StatusCodes.Status400BadRequest, $"'{deviceId}' is not a valid device id.");
+            : FleetApi.InvalidDeviceId(deviceId);
 
-    private static async Task<IResult> EventsAsync(string deviceId, int? limit, ModelEventStore events, CancellationToken cancellationToken) =>
-        DeviceIds.IsValid(deviceId)
-            ? TypedResults.Ok(await events.ListAsync(deviceId, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken))
-            : Problem(StatusCodes.Status400BadRequest, $"'{deviceId}' is not a valid device id.");
+    private static async Task<IResult> EventsAsync(string deviceId, int? limit, string? cursor, ModelEventStore events, CancellationToken cancellationToken)
+    {
+        if (!DeviceIds.IsValid(deviceId))
+        {
+            return FleetApi.InvalidDeviceId(deviceId);
+        }
+
+        if (!Paging.TryLimit(limit, out var take, out var problem) || !Paging.TryCursor(cursor, EventsCursor, 2, out var key, out problem))
+        {
+            return problem!;
+        }
+
+        (DateTimeOffset, long)? before = null;
+        if (key is not null)
+        {
+            if (!Paging.TryTime(key[0], out var receivedAt) || !Paging.TryLong(key[1], out var sequence))
+            {
+                return Paging.BadCursor(EventsCursor);
+            }
+
+            before = (receivedAt, sequence);
+        }
+
+        var rows = await events.ListAsync(deviceId, take + 1, before, cancellationToken);
+        return TypedResults.Ok(Paging.Of(rows, take, EventsCursor, e => [Paging.Text(e.ReceivedAt), Paging.Text(e.Sequence)]));
+    }
 
     private static async Task<IResult> GuardedAsync(Func<Task<IResult>> handle)
     {

@@ -21,35 +21,38 @@ public static class RegistryApi
     public static IEndpointRouteBuilder MapRegistryApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api");
-        api.MapPost("/devices", RegisterAsync);
-        api.MapGet("/devices", ListAsync);
-        api.MapGet("/verifications/summary", SummaryAsync);
+        api.MapPost("/devices", RegisterAsync).WithName("RegisterDevice")
+            .WithSummary("Register a device, or update its display name, status and group (operator).");
+        api.MapGet("/devices", ListAsync).WithName("ListDevices")
+            .WithSummary("The device registry in id order, a page at a time (limit, cursor).");
+        api.MapGet("/verifications/summary", SummaryAsync).WithName("GetVerificationSummary")
+            .WithSummary("The FP32 verifier per edge model version: precision, recall, missed classes, calibration.");
         return app;
     }
 
-    private static async Task<Results<Created<RegisteredDevice>, BadRequest<string>>> RegisterAsync(
+    private static async Task<Results<Created<RegisteredDevice>, ProblemHttpResult>> RegisterAsync(
         RegisterDeviceRequest request, DeviceDirectory directory, DeviceAdmission admission, IGrainFactory grains, CancellationToken cancellationToken)
     {
         if (!DeviceIds.IsValid(request.DeviceId))
         {
-            return TypedResults.BadRequest($"'{request.DeviceId}' is not a valid device id (see docs/protocol.md: letters, digits, '-', '_', at most 64).");
+            return Invalid($"'{request.DeviceId}' is not a valid device id (see docs/protocol.md: letters, digits, '-', '_', at most 64).");
         }
 
         var status = request.Status ?? DeviceStatus.Active;
         if (!DeviceStatus.IsValid(status))
         {
-            return TypedResults.BadRequest($"status '{status}' is not one of: {DeviceStatus.Active}, {DeviceStatus.Disabled}");
+            return Invalid($"status '{status}' is not one of: {DeviceStatus.Active}, {DeviceStatus.Disabled}.");
         }
 
         var displayName = request.DisplayName ?? "";
         if (displayName.Length > 128)
         {
-            return TypedResults.BadRequest("displayName is longer than 128 characters");
+            return Invalid("displayName is longer than 128 characters.");
         }
 
         if (request.Group is { Length: > 0 } group && !DeviceDirectory.IsValidGroup(group))
         {
-            return TypedResults.BadRequest($"group '{group}' is not a valid group name (letters, digits, '-', '_', '.'; at most 64)");
+            return Invalid($"group '{group}' is not a valid group name (letters, digits, '-', '_', '.'; at most 64).");
         }
 
         var device = await directory.RegisterAsync(request.DeviceId, displayName, status, cancellationToken, request.Group);
@@ -60,8 +63,21 @@ public static class RegistryApi
         return TypedResults.Created($"/api/devices/{request.DeviceId}", device);
     }
 
-    private static async Task<Ok<IReadOnlyList<RegisteredDevice>>> ListAsync(DeviceDirectory directory, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await directory.ListAsync(cancellationToken: cancellationToken));
+    private static async Task<Results<Ok<Page<RegisteredDevice>>, ProblemHttpResult>> ListAsync(
+        int? limit, string? cursor, DeviceDirectory directory, CancellationToken cancellationToken)
+    {
+        if (!Paging.TryLimit(limit, out var take, out var problem) || !Paging.TryCursor(cursor, DevicesCursor, 1, out var after, out problem))
+        {
+            return problem!;
+        }
+
+        var rows = await directory.ListPageAsync(after?[0], take + 1, cancellationToken);
+        return TypedResults.Ok(Paging.Of(rows, take, DevicesCursor, d => [d.DeviceId]));
+    }
+
+    private const string DevicesCursor = "devices";
+
+    private static ProblemHttpResult Invalid(string detail) => TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest);
 
     private static async Task<Ok<VerificationReport>> SummaryAsync(
         VerificationWriter verifications, VerificationCounters counters, VerificationQueue queue, CancellationToken cancellationToken) =>

@@ -23,17 +23,22 @@ public static class RolloutsApi
     public static IEndpointRouteBuilder MapRolloutsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/rollouts");
-        api.MapPost("/", StartAsync);
-        api.MapGet("/", ListAsync);
-        api.MapGet("/{id}", GetAsync);
+        api.MapPost("/", StartAsync).WithName("StartRollout").WithSummary("Start a staged rollout of a candidate version against a baseline (operator).");
+        api.MapGet("/", ListAsync).WithName("ListRollouts").WithSummary("Rollouts, newest first, a page at a time (limit, cursor).");
+        api.MapGet("/{id}", GetAsync).WithName("GetRollout")
+            .WithSummary("A rollout's status: stage, devices and their variants, gate figures, verdict and audit trail.");
         api.MapPost("/{id}/promote", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
-            CommandAsync(id, grains, g => g.PromoteAsync(OperatorActor, body?.Reason ?? "")));
+            CommandAsync(id, grains, g => g.PromoteAsync(OperatorActor, body?.Reason ?? "")))
+            .WithName("PromoteRollout").WithSummary("Move the rollout to its next stage (or complete it) now, whatever the gates say (operator).");
         api.MapPost("/{id}/pause", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
-            CommandAsync(id, grains, g => g.PauseAsync(OperatorActor, body?.Reason ?? "")));
+            CommandAsync(id, grains, g => g.PauseAsync(OperatorActor, body?.Reason ?? "")))
+            .WithName("PauseRollout").WithSummary("Pause the rollout: gates and stages stop moving (operator).");
         api.MapPost("/{id}/resume", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
-            CommandAsync(id, grains, g => g.ResumeAsync(OperatorActor, body?.Reason ?? "")));
+            CommandAsync(id, grains, g => g.ResumeAsync(OperatorActor, body?.Reason ?? "")))
+            .WithName("ResumeRollout").WithSummary("Resume a paused rollout (operator).");
         api.MapPost("/{id}/abort", (string id, RolloutCommandRequest? body, IGrainFactory grains) =>
-            CommandAsync(id, grains, g => g.AbortAsync(OperatorActor, body?.Reason ?? "")));
+            CommandAsync(id, grains, g => g.AbortAsync(OperatorActor, body?.Reason ?? "")))
+            .WithName("AbortRollout").WithSummary("Abort the rollout and send every device that got the candidate back to its previous model (operator).");
         return app;
     }
 
@@ -53,9 +58,29 @@ public static class RolloutsApi
         return reply.Status is { } status ? TypedResults.Created($"/api/rollouts/{id}", status) : Refused(reply);
     }
 
-    private static async Task<IResult> ListAsync(RolloutStore store, int? limit, CancellationToken cancellationToken) =>
-        TypedResults.Ok((await store.ListAsync(Math.Clamp(limit ?? 100, 1, 1000), cancellationToken))
-            .Select(r => new RolloutSummary(r.Id, r.Model, r.Candidate, r.State, r.StageIndex + 1, r.CreatedAt)).ToList());
+    private static async Task<IResult> ListAsync(RolloutStore store, int? limit, string? cursor, CancellationToken cancellationToken)
+    {
+        const string kind = "rollouts";
+        if (!Paging.TryLimit(limit, out var take, out var problem) || !Paging.TryCursor(cursor, kind, 2, out var key, out problem))
+        {
+            return problem!;
+        }
+
+        (DateTimeOffset, string)? after = null;
+        if (key is not null)
+        {
+            if (!Paging.TryTime(key[0], out var createdAt))
+            {
+                return Paging.BadCursor(kind);
+            }
+
+            after = (createdAt, key[1]);
+        }
+
+        var rows = (await store.ListPageAsync(after, take + 1, cancellationToken))
+            .Select(r => new RolloutSummary(r.Id, r.Model, r.Candidate, r.State, r.StageIndex + 1, r.CreatedAt)).ToList();
+        return TypedResults.Ok(Paging.Of(rows, take, kind, r => [Paging.Text(r.CreatedAt), r.Id]));
+    }
 
     /// <summary>The status, with each device's variant and why as its assignment recorded it (the choice changes as devices benchmark).</summary>
     private static async Task<IResult> GetAsync(string id, IGrainFactory grains, AssignmentService assignments, CancellationToken cancellationToken)

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
 using StackExchange.Redis;
+using YoloFleet.Cloud.Apis;
 using YoloFleet.Cloud.Data.Ingest;
 using YoloFleet.Cloud.Delivery;
 using YoloFleet.Cloud.Ingest;
@@ -25,6 +26,8 @@ public static class Extensions
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<CloudOptions>>().Value);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.AddFleetSecurity();
+        builder.Services.AddApiProblemDetails();
+        builder.Services.AddFleetOpenApi();
 
         var options = builder.Configuration.GetSection(CloudOptions.Section).Get<CloudOptions>() ?? new CloudOptions();
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.Database));

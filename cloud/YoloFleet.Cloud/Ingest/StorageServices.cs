@@ -18,6 +18,7 @@ public static class StorageServices
         services.AddSingleton<DeviceDirectory>();
         services.AddSingleton<UpstreamWriter>();
         services.AddSingleton<YoloFleet.Cloud.Data.Scene.ObjectEventAnalytics>();
+        services.AddSingleton<YoloFleet.Cloud.Data.Detections.DetectionHistory>();
         services.AddSingleton<VerificationWriter>();
         services.AddSingleton<RetentionSweeper>();
         services.AddSingleton<DeviceAdmission>();

@@ -53,28 +53,48 @@ public static class ApiKeys
     }
 }
 
-/// <summary>The configured key hashes, checked in constant time against a presented key.</summary>
+/// <summary>What an operator API key may do: read (GET) only, or operate (change state) too.</summary>
+public enum ApiRole
+{
+    /// <summary>GET and HEAD only (Cloud:Api:ReaderKeyHashes).</summary>
+    Reader,
+
+    /// <summary>Everything, including uploads, quantize jobs, assignments, registrations and rollout commands (Cloud:Api:KeyHashes).</summary>
+    Operator,
+}
+
+/// <summary>The configured key hashes with their roles, checked in constant time against a presented key.</summary>
 public sealed class ApiKeyVerifier
 {
-    private readonly byte[][] _hashes;
+    private readonly (byte[] Hash, ApiRole Role)[] _hashes;
 
-    public ApiKeyVerifier(IEnumerable<string> keyHashes) =>
-        _hashes = [.. keyHashes.Select(h => ApiKeys.TryParseHash(h, out var bytes) ? bytes : throw new FormatException($"'{h}' is not a SHA-256 hash."))];
+    public ApiKeyVerifier(IEnumerable<string> operatorKeyHashes, IEnumerable<string>? readerKeyHashes = null) =>
+        _hashes = [.. Parse(operatorKeyHashes, ApiRole.Operator), .. Parse(readerKeyHashes ?? [], ApiRole.Reader)];
 
     public bool HasKeys => _hashes.Length > 0;
 
-    public bool IsValid(string key)
+    /// <summary>The role of <paramref name="key"/>, or null when it is not one of the configured keys.</summary>
+    public ApiRole? RoleOf(string key)
     {
         Span<byte> presented = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(key), presented);
 
-        // Check every configured hash (no early exit), so timing does not tell which one matched.
-        var match = false;
-        foreach (var hash in _hashes)
+        // Check every configured hash (no early exit), so timing does not tell which one matched. An operator entry wins
+        // over a reader entry of the same hash (options validation refuses that configuration anyway).
+        ApiRole? role = null;
+        foreach (var (hash, hashRole) in _hashes)
         {
-            match |= CryptographicOperations.FixedTimeEquals(presented, hash);
+            if (CryptographicOperations.FixedTimeEquals(presented, hash) && role is not ApiRole.Operator)
+            {
+                role = hashRole;
+            }
         }
 
-        return match;
+        return role;
     }
+
+    public bool IsValid(string key) => RoleOf(key) is not null;
+
+    private static IEnumerable<(byte[], ApiRole)> Parse(IEnumerable<string> hashes, ApiRole role) =>
+        hashes.Select(h => (ApiKeys.TryParseHash(h, out var bytes) ? bytes : throw new FormatException($"'{h}' is not a SHA-256 hash."), role));
 }

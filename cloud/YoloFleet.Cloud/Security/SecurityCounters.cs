@@ -6,7 +6,7 @@ namespace YoloFleet.Cloud.Security;
 /// <summary>
 /// Every refusal on the security boundary, counted by reason (HTTP <c>GET /api/security/stats</c>, meter
 /// "YoloFleet.Cloud.Security"): broker connections, publishes and subscriptions refused by the embedded broker, and
-/// operator API requests without a valid key.
+/// operator API requests without a valid key or with a read-only key on a change.
 /// </summary>
 public sealed class SecurityCounters : IDisposable
 {
@@ -56,6 +56,9 @@ public static class RefusalReasons
     public const string ApiMissingKey = "api.missing_key";
     public const string ApiWrongKey = "api.wrong_key";
     public const string ApiNoKeysConfigured = "api.no_keys_configured";
+
+    /// <summary>A 403: a read-only key on a request that changes state.</summary>
+    public const string ApiReadOnlyKey = "api.read_only_key";
 
     /// <summary>An artifact download refused: "api.artifact." and the token's problem (missing, malformed, bad_token, expired) or device_not_admitted.</summary>
     public const string ArtifactPrefix = "api.artifact.";

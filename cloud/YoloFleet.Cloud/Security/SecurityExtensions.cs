@@ -1,10 +1,15 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 
 namespace YoloFleet.Cloud.Security;
 
 public static class SecurityExtensions
 {
-    /// <summary>Binds and validates Cloud:Security and Cloud:Api, and registers the security counters.</summary>
+    /// <summary>
+    /// Binds and validates Cloud:Security and Cloud:Api, registers the security counters, and the operator API's
+    /// authentication (API keys) and authorization (roles; the fallback policy covers every /api route).
+    /// </summary>
     public static WebApplicationBuilder AddFleetSecurity(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<BrokerSecurityOptions>()
@@ -18,11 +23,20 @@ public static class SecurityExtensions
         builder.Services.AddSingleton<IValidateOptions<CloudOptions>, SiloBrokerTlsValidator>();
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<BrokerSecurityOptions>>().Value);
         builder.Services.AddSingleton<SecurityCounters>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var api = sp.GetRequiredService<IOptions<ApiSecurityOptions>>().Value;
+            return new ApiKeyVerifier(api.KeyHashes, api.ReaderKeyHashes);
+        });
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorization(ApiPolicies.Configure);
+        builder.Services.AddSingleton<IAuthorizationHandler, ApiAccessHandler>();
         return builder;
     }
 
-    /// <summary>API keys on /api (before the endpoints are mapped).</summary>
-    public static IApplicationBuilder UseOperatorApiKeys(this IApplicationBuilder app) => app.UseMiddleware<ApiKeyMiddleware>();
+    /// <summary>API keys and roles on /api (after routing, before the endpoints run).</summary>
+    public static IApplicationBuilder UseOperatorAuthorization(this IApplicationBuilder app) => app.UseAuthentication().UseAuthorization();
 }
 
 /// <summary>Checks Cloud:Mqtt:Tls with the other Cloud settings at start.</summary>

@@ -65,26 +65,56 @@ public sealed class BrokerSecurityOptions : IValidatableObject
             : null;
 }
 
-/// <summary>Configuration section "Cloud:Api": operator API authentication.</summary>
+/// <summary>
+/// Configuration section "Cloud:Api": operator API authentication. Two roles: keys in <see cref="KeyHashes"/> operate
+/// (every request), keys in <see cref="ReaderKeyHashes"/> only read (GET and HEAD); docs/security.md.
+/// </summary>
 public sealed class ApiSecurityOptions : IValidatableObject
 {
     public const string Section = "Cloud:Api";
 
-    /// <summary>SHA-256 hashes (64 hex digits, optionally prefixed "sha256:") of the accepted API keys; mint one with `yolofleet apikey`.</summary>
+    /// <summary>
+    /// SHA-256 hashes (64 hex digits, optionally prefixed "sha256:") of the operator keys, which may also change state;
+    /// mint one with `yolofleet apikey`. (The name predates the read-only role and is kept so configurations stay valid.)
+    /// </summary>
     public string[] KeyHashes { get; set; } = [];
 
-    /// <summary>Serve /api without a key. Off by default; never on a listener beyond loopback.</summary>
+    /// <summary>Hashes of read-only keys: GET and HEAD under /api and the OpenAPI document; mint one with `yolofleet apikey --role reader`.</summary>
+    public string[] ReaderKeyHashes { get; set; } = [];
+
+    /// <summary>Serve /api without a key, with the operator role. Off by default; never on a listener beyond loopback.</summary>
     public bool AllowAnonymous { get; set; }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        var operators = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < KeyHashes.Length; i++)
         {
-            if (!ApiKeys.TryParseHash(KeyHashes[i], out _))
+            if (!ApiKeys.TryParseHash(KeyHashes[i], out var hash))
             {
                 yield return new ValidationResult(
                     $"Cloud:Api:KeyHashes:{i} is not a SHA-256 hash (64 hex digits, optionally 'sha256:'); mint a key with `yolofleet apikey`.",
                     [nameof(KeyHashes)]);
+            }
+            else
+            {
+                operators.Add(Convert.ToHexString(hash));
+            }
+        }
+
+        for (var i = 0; i < ReaderKeyHashes.Length; i++)
+        {
+            if (!ApiKeys.TryParseHash(ReaderKeyHashes[i], out var hash))
+            {
+                yield return new ValidationResult(
+                    $"Cloud:Api:ReaderKeyHashes:{i} is not a SHA-256 hash (64 hex digits, optionally 'sha256:'); mint a key with `yolofleet apikey --role reader`.",
+                    [nameof(ReaderKeyHashes)]);
+            }
+            else if (operators.Contains(Convert.ToHexString(hash)))
+            {
+                yield return new ValidationResult(
+                    $"Cloud:Api:ReaderKeyHashes:{i} is also in Cloud:Api:KeyHashes: a key has one role; remove it from one of the two lists.",
+                    [nameof(ReaderKeyHashes)]);
             }
         }
     }

@@ -98,6 +98,7 @@ public sealed partial class ModelAssignmentService(
             }
         }
 
+        RestoreShadow();
         if (store.State is { Active: { } active, ActiveConfirmed: false })
         {
             // A restart between the switch and its confirmation: the loader re-checked it; the frames confirm it now.
@@ -207,6 +208,9 @@ public sealed partial class ModelAssignmentService(
         var bound = Bound(assignment.MaxLatencyMs);
         if (assignment.Slot == ModelAssignmentDecoder.ActiveSlot && detectors.Model.Sha256 == selected.ClaimedSha256 && store.State.ActiveConfirmed)
         {
+            // Told to run what it runs (a rollout sending back a device that only shadowed the candidate): the shadow
+            // candidate stops too; it stays installed in slot B.
+            StopShadow();
             Finish(assignment, ModelStages.Activated, "", $"{manifest.Name}@{manifest.Version} is already running");
             return false;
         }
@@ -563,8 +567,73 @@ public sealed partial class ModelAssignmentService(
         }
 
         shadow.Set(new DetectorGeneration(detector, new RunningModel(entry.Sha256, entry.Version, ModelOrigin.Slot, store.ModelPathOf(entry))));
+        if (store.State.Candidate?.Sha256 == entry.Sha256)
+        {
+            // Recorded, so that a restart resumes shadowing it (the finished assignment itself is not redone).
+            store.Save(store.State with { Candidate = entry with { Status = SlotStatus.Shadow }, UpdatedAt = time.GetUtcNow() });
+        }
+
         Finish(assignment, ModelStages.Shadowing, "", $"{entry.Version} is installed in slot B and runs in shadow");
         return false;
+    }
+
+    /// <summary>
+    /// At start: the candidate slot B was shadowing before the agent stopped runs in shadow again once it verifies again
+    /// (manifest signature, file size and SHA-256), loads and passes its health check; otherwise it is marked failed and
+    /// its assignment is acknowledged as rejected with the reason.
+    /// </summary>
+    private void RestoreShadow()
+    {
+        if (shadow is null || store.State.Candidate is not { Status: SlotStatus.Shadow } entry)
+        {
+            return;
+        }
+
+        var check = store.Check(entry, trust);
+        if (check.Model is not { } installed)
+        {
+            RefuseRestoredShadow(entry, check.Rejection!.Code, $"at start, the shadow candidate in slot B {check.Rejection.Detail}");
+            return;
+        }
+
+        Detector detector;
+        try
+        {
+            detector = Detector.Open(installed.ModelPath, options.Detection.ToDetectorOptions(), installed.Manifest);
+        }
+        catch (ModelLoadException ex)
+        {
+            RefuseRestoredShadow(entry, ModelReasonCodes.LoadFailed, "at start, the shadow candidate did not load: " + ex.Message);
+            return;
+        }
+
+        var result = health.Check(detector, Bound(entry.MaxLatencyMs));
+        if (!result.Passed)
+        {
+            detector.Dispose();
+            RefuseRestoredShadow(entry, result.ReasonCode, "at start, the shadow candidate failed its health check: " + result.Detail);
+            return;
+        }
+
+        shadow.Set(new DetectorGeneration(detector, new RunningModel(entry.Sha256, entry.Version, ModelOrigin.Slot, installed.ModelPath)));
+        LogShadowRestored(entry.Version, entry.Sha256);
+    }
+
+    private void RefuseRestoredShadow(SlotEntry entry, string code, string detail)
+    {
+        MarkCandidateFailed(entry);
+        LogHealthFailed(entry.Version, code, detail);
+        reporter.Report(entry.AssignmentId, ModelStages.Rejected, accepted: false, entry.Sha256, code, detail);
+    }
+
+    /// <summary>Stops shadowing; the candidate stays installed in slot B (not restored at the next start).</summary>
+    private void StopShadow()
+    {
+        shadow?.Set(null);
+        if (store.State.Candidate is { Status: SlotStatus.Shadow } shadowed)
+        {
+            store.Save(store.State with { Candidate = shadowed with { Status = SlotStatus.Installed }, UpdatedAt = time.GetUtcNow() });
+        }
     }
 
     private void MarkCandidateFailed(SlotEntry entry)
@@ -678,6 +747,9 @@ public sealed partial class ModelAssignmentService(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Confirmed {Version} in slot A after {Frames} frames (median {MedianMs:F1} ms)")]
     private partial void LogConfirmed(string version, int frames, double medianMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Resumed shadowing {Version} ({Sha256}) after it verified again at start")]
+    private partial void LogShadowRestored(string version, string sha256);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model assignment {AssignmentId} finished: {Stage} {Code} {Detail}")]
     private partial void LogFinished(string assignmentId, string stage, string code, string detail);

@@ -65,8 +65,14 @@ public enum SlotStatus
     /// <summary>The model that ran before the active one, which passed its checks then: the fallback.</summary>
     Previous,
 
-    /// <summary>Installed and verified, not (yet) health-checked: a candidate in progress, or a shadow model.</summary>
+    /// <summary>Installed and verified, not (yet) health-checked: a candidate in progress, or a model no longer shadowed.</summary>
     Installed,
+
+    /// <summary>
+    /// Health-checked and running in shadow beside slot A (a shadow assignment). A start verifies it again (signature,
+    /// size, SHA-256), health-checks it and resumes shadowing it.
+    /// </summary>
+    Shadow,
 
     /// <summary>It failed its health check (or its start); kept for inspection, never a fallback.</summary>
     Failed,

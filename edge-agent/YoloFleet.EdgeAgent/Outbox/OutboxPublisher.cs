@@ -28,6 +28,7 @@ public sealed partial class OutboxPublisher(
     private long _refused;
     private long _batches;
     private long _resent;
+    private long _unknownKind;
 
     /// <summary>Outbox messages the broker took (a batch counts each of its frames; re-sends count again).</summary>
     public long Published => Interlocked.Read(ref _published);
@@ -40,6 +41,12 @@ public sealed partial class OutboxPublisher(
 
     /// <summary>Messages sent again because the cloud asked for them or did not confirm them in time.</summary>
     public long Resent => Interlocked.Read(ref _resent);
+
+    /// <summary>
+    /// Messages of a kind this agent cannot send (written by a newer agent before a downgrade, say): dropped and reported
+    /// as <see cref="DeliveryDropReasons.UnknownKind"/> so that they cannot block the queue behind them.
+    /// </summary>
+    public long UnknownKind => Interlocked.Read(ref _unknownKind);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -82,7 +89,7 @@ public sealed partial class OutboxPublisher(
                 // What the cloud asked for, or did not confirm in time, goes before anything new.
                 while (cloud && inFlight.Count < options.Outbox.MaxInFlight && outbox.TakeDue(options.Outbox.MaxInFlight - inFlight.Count) is { Count: > 0 } due)
                 {
-                    foreach (var unit in Group(due))
+                    foreach (var unit in Group(SkipUnknownKinds(due)))
                     {
                         Interlocked.Add(ref _resent, unit.Count);
                         inFlight.Enqueue((unit, true, PublishUnit(unit, cancellationToken)));
@@ -95,6 +102,11 @@ public sealed partial class OutboxPublisher(
                        && (held ?? outbox.TryReadNext()) is { } message)
                 {
                     held = null;
+                    if (!IsSendable(message))
+                    {
+                        continue;
+                    }
+
                     List<OutboxMessage> unit = [message];
                     if (options.Batching.Enabled && message.Kind == Topics.DetectionsKind)
                     {
@@ -199,7 +211,7 @@ public sealed partial class OutboxPublisher(
     private Task PublishUnit(List<OutboxMessage> unit, CancellationToken cancellationToken) =>
         unit[0].Kind == Topics.DetectionsKind
             ? PublishFrames(unit, cancellationToken)
-            : publisher.PublishAsync(TopicFor(unit[0].Kind), unit[0].Payload, cancellationToken);
+            : publisher.PublishAsync(TopicFor(unit[0].Kind)!, unit[0].Payload, cancellationToken);
 
     /// <summary>
     /// Gathers the detections messages that follow <paramref name="first"/> in the outbox into one batch: up to
@@ -269,10 +281,30 @@ public sealed partial class OutboxPublisher(
         return buffer;
     }
 
+    /// <summary>False (and the message dropped, counted and logged) for a kind this agent has no topic for.</summary>
+    private bool IsSendable(OutboxMessage message)
+    {
+        if (TopicFor(message.Kind) is not null)
+        {
+            return true;
+        }
+
+        outbox.Drop(message.Sequence, message.Sequence, DeliveryDropReasons.UnknownKind);
+        Interlocked.Increment(ref _unknownKind);
+        LogUnknownKind(message.Sequence, message.Kind);
+        return false;
+    }
+
+    private List<OutboxMessage> SkipUnknownKinds(List<OutboxMessage> due)
+    {
+        due.RemoveAll(m => !IsSendable(m));
+        return due;
+    }
+
     private static int EncodedFrameBytes(OutboxMessage frame) =>
         CodedOutputStream.ComputeTagSize(DetectionsBatch.FramesFieldNumber) + CodedOutputStream.ComputeLengthSize(frame.Payload.Length) + frame.Payload.Length;
 
-    private string TopicFor(string kind) => kind switch
+    private string? TopicFor(string kind) => kind switch
     {
         Topics.DetectionsKind => Topics.Detections(options.DeviceId),
         Topics.HardFramesKind => Topics.HardFrames(options.DeviceId),
@@ -281,11 +313,14 @@ public sealed partial class OutboxPublisher(
         Topics.DeliveryKind => Topics.Delivery(options.DeviceId),
         Topics.ObjectEventsKind => Topics.ObjectEvents(options.DeviceId),
         Topics.ShadowKind => Topics.Shadow(options.DeviceId),
-        _ => throw new InvalidDataException($"The outbox holds a message of unknown kind '{kind}'."),
+        _ => null,
     };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sending from the outbox failed ({Error}); {Depth} messages wait; retrying in {DelayMs} ms")]
     private partial void LogSendFailed(string error, long depth, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Outbox message {Sequence} is of a kind this agent cannot send ('{Kind}'); dropped and reported")]
+    private partial void LogUnknownKind(ulong sequence, string kind);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The broker refused {Messages} message(s) up to sequence {Sequence} for good; dropped: {Error}")]
     private partial void LogRefused(ulong sequence, int messages, string error);

@@ -102,6 +102,18 @@ public sealed class OutboxStore : IDisposable
     /// <summary>Messages appended and not yet settled (confirmed, or dropped and reported).</summary>
     public long Depth => Interlocked.Read(ref _pending);
 
+    /// <summary>The highest sequence number this outbox holds or has settled: new messages must be numbered above it.</summary>
+    public ulong HighestSequence
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _highestAppended;
+            }
+        }
+    }
+
     /// <summary>Messages dropped unconfirmed because the outbox was full or they were too old (each reported).</summary>
     public long Evicted => Interlocked.Read(ref _evicted);
 

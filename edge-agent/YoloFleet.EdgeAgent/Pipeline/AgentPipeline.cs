@@ -143,8 +143,10 @@ public sealed partial class AgentPipeline(
             ExceptionDispatchInfo.Throw(failure);
         }
 
-        // The camera stops (source ended or lost, or the agent stops): every object it follows ends now.
+        // The camera stops (source ended or lost, or the agent stops): every object it follows ends now, and the shadow
+        // window under way goes up partial (the stages are done, so nothing else touches the runner).
         StopScene();
+        shadow?.Flush();
         cancellationToken.ThrowIfCancellationRequested();
 
         if (lost is not null)

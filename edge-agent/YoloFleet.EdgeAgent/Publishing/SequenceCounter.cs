@@ -5,7 +5,8 @@ namespace YoloFleet.EdgeAgent.Publishing;
 /// <summary>
 /// The device's message sequence: strictly increasing across restarts and crashes. Numbers are reserved in blocks whose
 /// end is written (and flushed to disk) before any number of the block is used, so a crash can skip numbers (the cloud
-/// sees a gap) but never reuse one (which the cloud would drop as a duplicate).
+/// sees a gap) but never reuse one (which the cloud would drop as a duplicate). <c>above</c> is a floor from elsewhere
+/// (the outbox's highest number): a sequence file lost or restored from an older copy cannot make numbers go back.
 /// </summary>
 public sealed class SequenceCounter : IDisposable
 {
@@ -15,12 +16,12 @@ public sealed class SequenceCounter : IDisposable
     private long _next;
     private long _reservedUpTo;
 
-    public SequenceCounter(string stateDirectory, int blockSize = 100)
+    public SequenceCounter(string stateDirectory, int blockSize = 100, ulong above = 0)
     {
         Directory.CreateDirectory(stateDirectory);
         _path = Path.Combine(stateDirectory, "sequence");
         _blockSize = blockSize;
-        _next = File.Exists(_path) ? ReadReserved() + 1 : 1;
+        _next = Math.Max(File.Exists(_path) ? ReadReserved() + 1 : 1, checked((long)above + 1));
         _reservedUpTo = _next - 1;
     }
 

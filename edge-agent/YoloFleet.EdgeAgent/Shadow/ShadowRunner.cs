@@ -101,6 +101,13 @@ public sealed partial class ShadowRunner(
         }
     }
 
+    /// <summary>
+    /// Closes the window under way now and sends it (with its disagreement frames) through the outbox: called when the
+    /// pipeline stops (the source ended, or the agent stops), after its last frame and before the outbox drains, so the
+    /// last, partial window is not lost. The next frame starts a new window.
+    /// </summary>
+    public void Flush() => CloseWindow(time.GetUtcNow());
+
     private void RunCandidate(DetectorGeneration generation, CapturedFrame frame, IReadOnlyList<Detection> active, DetectionsPublished published, double activeMs)
     {
         try

@@ -37,6 +37,34 @@ public sealed class RolloutPlanTests
     }
 
     [Fact]
+    public void Shadow_stages_come_first_grow_among_themselves_and_never_end_the_plan()
+    {
+        static RolloutStageSpec S(double percent, bool shadow = false) => new(percent, TimeSpan.Zero, 10, 0, shadow);
+        Assert.Null(RolloutPlan.Validate([S(25, shadow: true), S(5), S(25), S(100)], new RolloutGates()));
+        Assert.Null(RolloutPlan.Validate([S(5, shadow: true), S(100, shadow: true), S(100)], new RolloutGates()));
+        Assert.Contains("shadow stage must come before", RolloutPlan.Validate([S(5), S(25, shadow: true), S(100)], new RolloutGates()), StringComparison.Ordinal);
+        Assert.Contains("does not grow", RolloutPlan.Validate([S(25, shadow: true), S(5, shadow: true), S(100)], new RolloutGates()), StringComparison.Ordinal);
+        Assert.Contains("not shadow it", RolloutPlan.Validate([S(100, shadow: true)], new RolloutGates()), StringComparison.Ordinal);
+        Assert.Contains("minShadowWindows", RolloutPlan.Validate([new(100, TimeSpan.Zero, 10, 0, false, -1)], new RolloutGates()), StringComparison.Ordinal);
+        Assert.Contains("maxShadowDivergence", RolloutPlan.Validate([S(100)], new RolloutGates(MaxShadowDivergence: 1.5)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_roll_back_reaches_every_device_that_shadowed_the_candidate_or_runs_it()
+    {
+        RolloutStageSpec[] stages = [new(50, TimeSpan.Zero, 10, 0, Shadow: true), new(5, TimeSpan.Zero, 10, 0), new(100, TimeSpan.Zero, 10, 0)];
+        for (var rollout = 0; rollout < 20; rollout++)
+        {
+            var key = $"ro-{rollout:D32}";
+            var shadowed = RolloutPlan.StageDevices(key, Fleet, 50);
+            Assert.Equal(shadowed, RolloutPlan.DevicesWithCandidate(key, Fleet, stages, 0));
+            var inFirstSwitch = RolloutPlan.DevicesWithCandidate(key, Fleet, stages, 1);
+            Assert.Equal(Fleet.Where(d => shadowed.Contains(d) || RolloutPlan.StageDevices(key, Fleet, 5).Contains(d)), inFirstSwitch);
+            Assert.Equal(Fleet, RolloutPlan.DevicesWithCandidate(key, Fleet, stages, 2));
+        }
+    }
+
+    [Fact]
     public void A_device_in_an_earlier_stage_stays_in_every_later_one_and_a_stage_is_never_empty()
     {
         for (var rollout = 0; rollout < 50; rollout++)

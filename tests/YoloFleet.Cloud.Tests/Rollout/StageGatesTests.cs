@@ -34,7 +34,9 @@ public sealed class StageGatesTests
         Assert.Equal(StageGates.Pass, report.Verdict);
         Assert.Equal("NoRegression", report.Agreement.Decision);
         Assert.Equal(2000, report.Agreement.CandidateSamples);
-        Assert.Equal(StageGates.ShadowNotWired, report.Shadow);
+        // No shadow windows in a stage that switches devices: the shadow gate does not hold it up.
+        Assert.Equal(StageGates.ShadowNotGated, report.ShadowWindows!.Decision);
+        Assert.StartsWith("0 window(s) of 10", report.Shadow, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -94,6 +96,67 @@ public sealed class StageGatesTests
         var report = StageGates.Decide(inputs, At);
         Assert.Equal(StageGates.Pass, report.Verdict);
         Assert.Equal("off", report.Agreement.Decision);
+    }
+
+    private static readonly RolloutStageSpec ShadowStage = new(25, TimeSpan.FromMinutes(10), 50, 5, Shadow: true, MinShadowWindows: 8);
+
+    /// <summary>A shadow stage: no hard frame or latency report from the candidate (it serves no frame), only windows.</summary>
+    private static GateInputs ShadowInputs(ShadowSample shadow, IReadOnlyList<DeviceRefusal>? refusals = null) =>
+        Inputs(samples: 0, latencyReports: 0, refusals: refusals) with { Stage = ShadowStage, Shadow = shadow };
+
+    [Fact]
+    public void A_shadow_stage_waits_for_its_windows_and_passes_a_candidate_that_diverges_within_the_bound()
+    {
+        var few = StageGates.Decide(ShadowInputs(new(3, 2, 40, 90, 5, 5)), At);
+        Assert.Equal(StageGates.Wait, few.Verdict);
+        Assert.Contains("shadow 3 window(s) of 8 from 2 device(s)", few.Reason, StringComparison.Ordinal);
+        Assert.Equal(StageGates.ShadowWaiting, few.ShadowWindows!.Decision);
+
+        // 10 of 100 boxes differ: within the default bound of 0.25; the agreement and latency gates are off in shadow.
+        var close = StageGates.Decide(ShadowInputs(new(8, 3, 120, 90, 6, 4)), At);
+        Assert.Equal(StageGates.Pass, close.Verdict);
+        Assert.Equal((0.10, StageGates.ShadowPass, "off"), (close.ShadowWindows!.Divergence, close.ShadowWindows.Decision, close.Agreement.Decision));
+        Assert.Contains("latency gate off", close.Reason, StringComparison.Ordinal);
+        Assert.Contains("divergence 0.100 (bound 0.25", close.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_shadow_candidate_over_the_bound_waits_for_fp32_verdicts_and_rolls_back_unless_it_is_right_more_often()
+    {
+        // A candidate that finds nothing: every box is the active model's alone.
+        var empty = new ShadowSample(8, 3, 120, 0, 100, 0);
+        var unjudged = StageGates.Decide(ShadowInputs(empty with { Verdicts = 2, CandidateAgreement = 0, ActiveAgreement = 0.8 }), At);
+        Assert.Equal(StageGates.Wait, unjudged.Verdict);
+        Assert.Contains("2 disagreement frame(s) judged by FP32 (of 8 needed)", unjudged.Reason, StringComparison.Ordinal);
+
+        var worse = StageGates.Decide(ShadowInputs(empty with { Verdicts = 8, CandidateAgreement = 0.05, ActiveAgreement = 0.8 }), At);
+        Assert.Equal(StageGates.RollBack, worse.Verdict);
+        Assert.StartsWith("shadow divergence: 8 window(s)", worse.Reason, StringComparison.Ordinal);
+        Assert.Contains("divergence 1.000 (bound 0.25", worse.Reason, StringComparison.Ordinal);
+        Assert.Contains("the candidate agrees 0.050, the active model 0.800", worse.Reason, StringComparison.Ordinal);
+        Assert.Equal(StageGates.ShadowRollBack, worse.ShadowWindows!.Decision);
+
+        // A different model that FP32 says is right more often than the active one where they disagree: it passes.
+        var better = StageGates.Decide(ShadowInputs(new(8, 3, 120, 50, 30, 20, 9, 0.7, 0.4)), At);
+        Assert.Equal(StageGates.Pass, better.Verdict);
+        Assert.Equal(0.5, better.ShadowWindows!.Divergence);
+
+        // A tighter bound set for the rollout applies.
+        var strict = StageGates.Decide(ShadowInputs(new(8, 3, 120, 90, 6, 4)) with { Gates = new RolloutGates(MaxShadowDivergence: 0.05) }, At);
+        Assert.Equal(StageGates.Wait, strict.Verdict);
+    }
+
+    [Fact]
+    public void Outside_shadow_stages_windows_gate_only_once_there_are_enough_and_zero_turns_the_gate_off()
+    {
+        var diverging = new ShadowSample(3, 1, 30, 0, 50, 0, 3, 0, 0.9);
+        Assert.Equal(StageGates.Pass, StageGates.Decide(Inputs() with { Shadow = diverging }, At).Verdict);
+
+        var enough = diverging with { Windows = 10, Verdicts = 10 };
+        Assert.Equal(StageGates.RollBack, StageGates.Decide(Inputs() with { Shadow = enough }, At).Verdict);
+
+        var off = StageGates.Decide(Inputs() with { Stage = Stage with { MinShadowWindows = 0 }, Shadow = enough }, At);
+        Assert.Equal((StageGates.Pass, StageGates.ShadowOff, "gate off"), (off.Verdict, off.ShadowWindows!.Decision, off.Shadow));
     }
 
     [Fact]

@@ -315,13 +315,75 @@ public sealed class ModelAssignmentTests : IDisposable
         Assert.Equal(("shadowing", true), (outcome.Stage, outcome.Accepted));
         Assert.Equal((factorySha, TestModelSigner.Sha256Of(ModelB)), (outcome.ActiveSha256, outcome.CandidateSha256));
         Assert.Equal(factorySha, rig.Detectors.Model.Sha256);
-        Assert.Equal(SlotStatus.Installed, rig.Store.State.Candidate!.Status);
+        Assert.Equal(SlotStatus.Shadow, rig.Store.State.Candidate!.Status);
 
         // Health-checked and handed to shadow mode, not switched to.
         Assert.Equal(TestModelSigner.Sha256Of(ModelB), rig.Shadow.Model?.Sha256);
         var running = rig.Shadow.Acquire()!;
         Assert.False(running.IsDisposed);
         YoloFleet.EdgeAgent.Shadow.ShadowCandidate.Release(running);
+    }
+
+    [Fact]
+    public async Task A_restart_resumes_shadowing_the_candidate_once_it_verifies_again_and_refuses_it_when_it_does_not()
+    {
+        string state;
+        var shadowSha = TestModelSigner.Sha256Of(ModelB);
+        await using (var rig = await StartAsync())
+        {
+            state = rig.StateDirectory;
+            await rig.DeliverAsync(Assign("shadow-r", ModelB, slot: "shadow"));
+            Assert.Equal("shadowing", (await rig.WaitForOutcomeAsync("shadow-r")).Stage);
+        }
+
+        await using (var restarted = await StartAsync(state))
+        {
+            Assert.True(await Eventually.TrueAsync(() => restarted.Shadow.Model is not null, TimeSpan.FromSeconds(30)), "the shadow candidate was not restored");
+            Assert.Equal((shadowSha, ModelOrigin.Slot), (restarted.Shadow.Model!.Sha256, restarted.Shadow.Model.Origin));
+            Assert.Equal(TestModelSigner.Sha256Of(Factory), restarted.Detectors.Model.Sha256);
+            Assert.Equal(SlotStatus.Shadow, restarted.Store.State.Candidate!.Status);
+
+            // The retained assignment seen again is not redone (nor reported again).
+            await restarted.DeliverAsync(Assign("shadow-r", ModelB, slot: "shadow"));
+            Assert.True(await Eventually.TrueAsync(() => restarted.Service.Skipped == 1, TimeSpan.FromSeconds(10)));
+            Assert.Empty(restarted.Acks);
+            Corrupt(restarted.Store.ModelPathOf(restarted.Store.State.Candidate));
+        }
+
+        // Changed on disk while the agent was down: not run, marked failed, and the cloud is told why.
+        await using (var tampered = await StartAsync(state))
+        {
+            var refused = await tampered.WaitForAckAsync(ack => ack.Stage == "rejected");
+            Assert.Equal(("shadow-r", shadowSha, ManifestRejection.HashMismatch, false), (refused.AssignmentId, refused.Sha256, refused.ReasonCode, refused.Accepted));
+            Assert.Null(tampered.Shadow.Model);
+            Assert.Equal(SlotStatus.Failed, tampered.Store.State.Candidate!.Status);
+        }
+    }
+
+    [Fact]
+    public async Task An_active_assignment_of_the_running_model_stops_the_shadow_candidate_for_good()
+    {
+        string state;
+        await using (var rig = await StartAsync())
+        {
+            state = rig.StateDirectory;
+            await rig.DeliverAsync(Assign("shadow-s", ModelB, slot: "shadow"));
+            await rig.WaitForOutcomeAsync("shadow-s");
+            Assert.NotNull(rig.Shadow.Model);
+
+            // As a rollout's roll-back sends a device that only shadowed the candidate back to what it runs.
+            await rig.DeliverAsync(Assign("back", Factory));
+            Assert.Equal("activated", (await rig.WaitForOutcomeAsync("back")).Stage);
+            Assert.Null(rig.Shadow.Model);
+            Assert.Equal(SlotStatus.Installed, rig.Store.State.Candidate!.Status);
+        }
+
+        await using (var restarted = await StartAsync(state))
+        {
+            await restarted.DeliverAsync(Assign("back", Factory));
+            Assert.True(await Eventually.TrueAsync(() => restarted.Service.Skipped == 1, TimeSpan.FromSeconds(10)));
+            Assert.Null(restarted.Shadow.Model);
+        }
     }
 
     [Fact]

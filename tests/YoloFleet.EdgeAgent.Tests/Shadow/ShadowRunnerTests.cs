@@ -65,9 +65,10 @@ public sealed class ShadowRunnerTests : IDisposable
             messages.Add(next);
         }
 
+        // Two windows closed by the frames, and the third, partial one sent when the source ended.
         var windows = messages.Where(m => m.Kind == Topics.ShadowKind).Select(m => ShadowReported.Parser.ParseFrom(m.Payload)).ToList();
-        Assert.Equal(2, windows.Count);
-        Assert.Equal(2, runner.Windows);
+        Assert.Equal(3, windows.Count);
+        Assert.Equal(3, runner.Windows);
         Assert.All(windows, window =>
         {
             Assert.Equal((2u, 2u, 0u), (window.Frames, window.ShadowedFrames, window.SkippedForBudget));
@@ -79,10 +80,10 @@ public sealed class ShadowRunnerTests : IDisposable
         Assert.True(windows.Sum(w => w.Matched) > 0, "the two models agree on some boxes");
         Assert.True(windows.Sum(w => w.OnlyActive + w.OnlyCandidate) > 0, "and disagree on others");
 
-        // At most one hard frame per window: its own frame's boxes from the active model, and the candidate's beside them.
+        // At most one hard frame per window (the last window's too): its own frame's boxes from the active model, and the candidate's beside them.
         var detections = messages.Where(m => m.Kind == Topics.DetectionsKind).Select(m => DetectionsPublished.Parser.ParseFrom(m.Payload)).ToDictionary(m => m.Envelope.Sequence);
         var hard = messages.Where(m => m.Kind == Topics.HardFramesKind).Select(m => HardFrameUploaded.Parser.ParseFrom(m.Payload)).ToList();
-        Assert.InRange(hard.Count, 1, 2);
+        Assert.InRange(hard.Count, 1, 3);
         Assert.Equal(hard.Count, runner.HardFramesSent);
         Assert.All(hard, frame =>
         {
@@ -93,6 +94,63 @@ public sealed class ShadowRunnerTests : IDisposable
             Assert.NotEqual(0, frame.Detections.Count + frame.ShadowDetections.Count);
             Assert.True(frame.Jpeg.Length > 1000);
         });
+    }
+
+    [Fact]
+    public async Task When_the_agent_stops_the_partial_window_goes_through_the_outbox()
+    {
+        var video = TestVideos.WriteCoco(Path.Combine(_directory, "stop.avi"), frames: 4);
+        using var rig = new PipelineTestRig(
+            options =>
+            {
+                options.Pipeline.Slots = 1;
+                options.Shadow.SampleRate = 1;
+                options.Shadow.MaxCpuShare = 1;
+                options.Shadow.WindowSeconds = 3600;
+                options.Shadow.HardFramesPerWindow = 0;
+            },
+            _time);
+        using var candidate = new ShadowCandidate();
+        var picodet = Detector.Open(SharedData.PicoDetS320);
+        candidate.Set(new DetectorGeneration(picodet, new RunningModel(picodet.Model.Sha256, "picodet_s_320@1", ModelOrigin.Slot, SharedData.PicoDetS320)));
+        var runner = new ShadowRunner(rig.Options, candidate, rig.Upstream, new HardFramePolicy(rig.Options.HardFrames, _time, new Random(1)), _time, NullLogger<ShadowRunner>.Instance, new Random(1));
+        using var stop = new CancellationTokenSource();
+        var published = 0;
+        var pipeline = new AgentPipeline(
+            rig.Options, rig.Detectors, rig.Upstream, new HardFramePolicy(rig.Options.HardFrames, _time, new Random(1)),
+            rig.Timings, rig.Liveness, rig.Throttle, _time, NullLogger<AgentPipeline>.Instance, runner)
+        {
+            // The agent is stopped after the second frame, an hour before the window would close by itself.
+            Published = _ =>
+            {
+                _time.Advance(TimeSpan.FromSeconds(1));
+                if (++published == 2)
+                {
+                    stop.Cancel();
+                }
+
+                return Task.CompletedTask;
+            },
+        };
+        using var source = new VideoCaptureSource(VideoSourceKind.File, video, loop: false, _time);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pipeline.RunAsync(source, stop.Token).WaitAsync(TimeSpan.FromMinutes(2)));
+
+        var windows = new List<ShadowReported>();
+        while (rig.Outbox.TryReadNext() is { } next)
+        {
+            if (next.Kind == Topics.ShadowKind)
+            {
+                windows.Add(ShadowReported.Parser.ParseFrom(next.Payload));
+            }
+        }
+
+        // The frames up to the stop (a frame already inferred may still be published after it: two or three).
+        var window = Assert.Single(windows);
+        Assert.Equal(1, runner.Windows);
+        Assert.InRange(window.Frames, 2u, 3u);
+        Assert.Equal((window.Frames, picodet.Model.Sha256), (window.ShadowedFrames, window.CandidateSha256));
+        Assert.Equal(window.Frames * 1_000L, window.WindowEndUnixMs - window.WindowStartUnixMs);
     }
 
     [Fact]

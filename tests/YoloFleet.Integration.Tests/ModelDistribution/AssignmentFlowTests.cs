@@ -124,7 +124,7 @@ public sealed class AssignmentFlowTests(ModelDistributionFleet fixture)
         await PublishAckAsync(client, device, 6, assignmentId, ModelAssignmentStages.RolledBack, accepted: false, reasonCode: "health-latency",
             error: "p50 41.0 ms over the 30 ms bound", activeSha256: fixture.Fp32Sha256);
         var events = await Poll.UntilAsync(
-            () => fixture.Http.GetFromJsonAsync<JsonElement>($"api/devices/{device}/model-events"),
+            async () => (await fixture.Http.GetFromJsonAsync<JsonElement>($"api/devices/{device}/model-events")).GetProperty("items"),
             e => e.GetArrayLength() >= 5,
             Wait);
         await Task.Delay(500);

@@ -45,7 +45,7 @@ public sealed class RegistryUploadTests(ModelDistributionFleet fixture)
         Assert.Equal(("1", $"{name}-1-fp32.onnx", "fp32"), (manifest.GetProperty("version").GetString(), manifest.GetProperty("model").GetProperty("file").GetString(), manifest.GetProperty("precision").GetString()));
 
         var listed = await fixture.Http.GetFromJsonAsync<JsonElement>("api/models/" + name);
-        Assert.Equal([2, 1], listed.EnumerateArray().Select(version => version.GetProperty("version").GetInt32()));
+        Assert.Equal([2, 1], listed.GetProperty("items").EnumerateArray().Select(version => version.GetProperty("version").GetInt32()));
         Assert.Equal(2, (await fixture.QueryAsync($"SELECT count(*) FROM models WHERE name = '{name}'", r => r.GetInt64(0))).Single());
     }
 

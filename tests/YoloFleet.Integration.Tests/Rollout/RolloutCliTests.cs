@@ -27,6 +27,29 @@ public sealed class RolloutCliTests(RolloutFleet fixture)
         Assert.Contains($"rollout {id}: {RolloutFleet.ModelName}@2 against @1, running", output, StringComparison.Ordinal);
         Assert.Contains("stage-entered", output, StringComparison.Ordinal);
 
+        // Each stage device's variant, as a table row: the device, the precision chosen, the hash and the assignment.
+        var api = await fixture.GetAsync($"api/rollouts/{id}");
+        var variants = api.GetProperty("variants").EnumerateArray().ToList();
+        Assert.Equal(api.GetProperty("stageDevices").GetArrayLength(), variants.Count);
+        Assert.Contains("variants:", output, StringComparison.Ordinal);
+        foreach (var variant in variants)
+        {
+            var row = output.Split('\n').SingleOrDefault(line => line.TrimStart().StartsWith(variant.GetProperty("deviceId").GetString()! + " ", StringComparison.Ordinal));
+            Assert.True(row is not null, $"no row for {variant.GetProperty("deviceId").GetString()} in:{Environment.NewLine}{output}");
+            Assert.Contains("fp32", row, StringComparison.Ordinal);
+            Assert.Contains(fixture.CandidateSha256[..12], row, StringComparison.Ordinal);
+            Assert.Contains(variant.GetProperty("assignmentId").GetString()!, row, StringComparison.Ordinal);
+        }
+
+        // --json: the API's status whole, variants included.
+        (code, output, error) = await RunAsync("rollout", "status", id, "--json");
+        Assert.True(code == 0, $"status --json exited {code}: {error}");
+        var json = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(
+            variants.Select(v => (v.GetProperty("deviceId").GetString(), v.GetProperty("sha256").GetString(), v.GetProperty("reason").GetString())),
+            json.GetProperty("variants").EnumerateArray().Select(v => (v.GetProperty("deviceId").GetString(), v.GetProperty("sha256").GetString(), v.GetProperty("reason").GetString())));
+        Assert.Equal(api.GetProperty("events").GetArrayLength(), json.GetProperty("events").GetArrayLength());
+
         (code, output, error) = await RunAsync("rollout", "pause", id, "--reason", "change freeze");
         Assert.True(code == 0, $"pause exited {code}: {error}");
         Assert.Contains("paused", output, StringComparison.Ordinal);
@@ -50,6 +73,23 @@ public sealed class RolloutCliTests(RolloutFleet fixture)
         (code, _, error) = await RunAsync("rollout", "start", RolloutFleet.ModelName, "--group", group, "--stage", "fifty");
         Assert.Equal(2, code);
         Assert.Contains("PERCENT:SOAK:HARD_FRAMES", error, StringComparison.Ordinal);
+
+        // A shadow stage first, then the switch; the divergence bound as given. The plan is checked by the silo: a
+        // shadow stage after a switching one is refused.
+        (code, output, error) = await RunAsync("rollout", "start", RolloutFleet.ModelName + "@2", "--group", group,
+            "--stage", "shadow:50:2h:6", "--stage", "100:2h:1000:5:3", "--max-shadow-divergence", "0.4", "--json");
+        Assert.True(code == 0, $"start with a shadow stage exited {code}: {error}");
+        var shadowed = JsonDocument.Parse(output).RootElement;
+        Assert.Equal((true, 6), (shadowed.GetProperty("stages")[0].GetProperty("shadow").GetBoolean(), shadowed.GetProperty("stages")[0].GetProperty("minShadowWindows").GetInt32()));
+        Assert.Equal((false, 3), (shadowed.GetProperty("stages")[1].GetProperty("shadow").GetBoolean(), shadowed.GetProperty("stages")[1].GetProperty("minShadowWindows").GetInt32()));
+        Assert.Equal(0.4, shadowed.GetProperty("gates").GetProperty("maxShadowDivergence").GetDouble());
+        Assert.Contains("in shadow", shadowed.GetProperty("events")[1].GetProperty("reason").GetString(), StringComparison.Ordinal);
+        (code, _, _) = await RunAsync("rollout", "abort", shadowed.GetProperty("id").GetString()!);
+        Assert.Equal(0, code);
+
+        (code, _, error) = await RunAsync("rollout", "start", RolloutFleet.ModelName, "--group", group, "--stage", "50:2h:1000", "--stage", "shadow:100:2h");
+        Assert.Equal(2, code);
+        Assert.Contains("shadow stage must come before", error, StringComparison.Ordinal);
     }
 
     private async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
