@@ -71,13 +71,19 @@ public static class DashboardApi
             string.IsNullOrEmpty(file) && context.Request.Path.Value?.EndsWith('/') != true ? Results.Redirect(Path + "/") : site.Serve(file, context));
 
         var api = app.MapGroup("/api");
-        api.MapGet("/stream", StreamAsync);
+        api.MapGet("/stream", StreamAsync).WithName("StreamFleet")
+            .WithSummary("The dashboard's live feed (text/event-stream): a snapshot of every device and the rollouts, then deltas at most once a second.");
         api.MapGet("/dashboard/stats", (FleetFeed feed, DashboardCounters counters) =>
-            TypedResults.Ok(new DashboardStats(feed.ListenerCount, feed.Ticks, counters.StreamsOpened, counters.BadRequests)));
-        api.MapGet("/dashboard/devices/{deviceId}/telemetry", TelemetryAsync);
-        api.MapGet("/hard-frames", ListHardFramesAsync);
-        api.MapGet("/hard-frames/{deviceId}/{sequence:long}", HardFrameAsync);
-        api.MapGet("/hard-frames/{deviceId}/{sequence:long}/jpeg", JpegAsync);
+            TypedResults.Ok(new DashboardStats(feed.ListenerCount, feed.Ticks, counters.StreamsOpened, counters.BadRequests)))
+            .WithName("GetDashboardStats").WithSummary("The live feed's listeners and ticks, streams opened and dashboard requests refused.");
+        api.MapGet("/dashboard/devices/{deviceId}/telemetry", TelemetryAsync).WithName("GetDeviceTelemetry")
+            .WithSummary("The device's newest telemetry reports (limit, default 120), oldest first: frames/s, CPU, backlog, stage latencies.");
+        api.MapGet("/hard-frames", ListHardFramesAsync).WithName("ListHardFrames")
+            .WithSummary("The newest stored hard frames (of one device, before a time), each with the FP32 verifier's verdict on the edge's boxes.");
+        api.MapGet("/hard-frames/{deviceId}/{sequence:long}", HardFrameAsync).WithName("GetHardFrame")
+            .WithSummary("A hard frame's edge boxes, the FP32 model's boxes on it (recomputed by the verifier's model) and a shadow candidate's.");
+        api.MapGet("/hard-frames/{deviceId}/{sequence:long}/jpeg", JpegAsync).WithName("GetHardFrameJpeg")
+            .WithSummary("A hard frame's JPEG as the device sent it.");
         return app;
     }
 
