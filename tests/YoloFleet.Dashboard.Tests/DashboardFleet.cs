@@ -26,12 +26,16 @@ public sealed class DashboardFleet : IAsyncLifetime
     public static readonly string[] QuietDevices = ["dash-quiet-01", "dash-quiet-02", "dash-quiet-03"];
 
     private static readonly (string Key, string Hash) ApiKey = ApiKeys.Mint();
+    private static readonly (string Key, string Hash) ReaderApiKey = ApiKeys.Mint();
 
     private readonly PostgresDatabase _database = new();
     private readonly CancellationTokenSource _agentStop = new();
     private Task? _agent;
 
     public static string OperatorKey => ApiKey.Key;
+
+    /// <summary>A read-only key: the dashboard only reads, so it needs no more.</summary>
+    public static string ReaderKey => ReaderApiKey.Key;
 
     public LocalFleet Fleet { get; private set; } = null!;
 
@@ -53,6 +57,7 @@ public sealed class DashboardFleet : IAsyncLifetime
             extraSettings:
             [
                 new("Cloud:Api:KeyHashes:0", ApiKey.Hash),
+                new("Cloud:Api:ReaderKeyHashes:0", ReaderApiKey.Hash),
                 new("Cloud:Verifier:ModelPath", SharedData.YoloxNano416),
                 new("Cloud:Verifier:Workers", "1"),
                 new("Cloud:Verifier:ThreadsPerWorker", "1"),

@@ -23,7 +23,7 @@ public sealed class DashboardTests(DashboardFleet fleet) : IAsyncLifetime
     public async Task DisposeAsync() => await _browser.DisposeAsync();
 
     [Fact]
-    public async Task A_wrong_key_is_refused_and_the_right_one_shows_the_fleet_table_with_the_real_devices()
+    public async Task A_wrong_key_is_refused_and_a_read_only_one_shows_the_fleet_table_with_the_real_devices()
     {
         var page = await _browser.OpenAsync(fleet.Fleet.HttpAddress, apiKey: null);
         await page.GotoAsync("/dashboard/");
@@ -34,7 +34,7 @@ public sealed class DashboardTests(DashboardFleet fleet) : IAsyncLifetime
         await page.Locator("#login-error").Filter(new() { HasTextRegex = new(".+") }).WaitForAsync(new() { Timeout = Timeout });
         Assert.Contains("not recognised", await page.TextContentAsync("#login-error"), StringComparison.Ordinal);
 
-        await page.FillAsync("#api-key", DashboardFleet.OperatorKey);
+        await page.FillAsync("#api-key", DashboardFleet.ReaderKey);
         await page.ClickAsync("#login button[type=submit]");
         var agentRow = page.Locator($"tr[data-device='{DashboardFleet.AgentDevice}']");
         await agentRow.Locator(".badge.online").WaitForAsync(new() { Timeout = Timeout });
