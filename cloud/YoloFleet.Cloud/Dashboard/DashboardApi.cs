@@ -68,7 +68,8 @@ public static class DashboardApi
     {
         // One route for the folder and its files; "/dashboard" (no slash) is sent to "/dashboard/" so relative URLs resolve.
         app.MapGet(Path + "/{**file}", (string? file, HttpContext context, DashboardSite site) =>
-            string.IsNullOrEmpty(file) && context.Request.Path.Value?.EndsWith('/') != true ? Results.Redirect(Path + "/") : site.Serve(file, context));
+            string.IsNullOrEmpty(file) && context.Request.Path.Value?.EndsWith('/') != true ? Results.Redirect(Path + "/") : site.Serve(file, context))
+            .AllowAnonymous().ExcludeFromDescription();
 
         var api = app.MapGroup("/api");
         api.MapGet("/stream", StreamAsync).WithName("StreamFleet")
