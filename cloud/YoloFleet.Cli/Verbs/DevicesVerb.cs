@@ -34,14 +34,14 @@ internal static class DevicesVerb
             if (!DeviceIds.IsValid(deviceId))
             {
                 await Console.Error.WriteLineAsync($"error: '{deviceId}' is not a valid device id (letters, digits, '-', '_'; at most 64).");
-                return 2;
+                return ExitCodes.Invalid;
             }
 
             var deviceGroup = parse.GetValue(group);
             if (deviceGroup is { Length: > 0 } && !DeviceDirectory.IsValidGroup(deviceGroup))
             {
                 await Console.Error.WriteLineAsync($"error: '{deviceGroup}' is not a valid group name (letters, digits, '-', '_', '.'; at most 64).");
-                return 2;
+                return ExitCodes.Invalid;
             }
 
             return await WithDirectoryAsync(parse.GetValue(connection)!, async directory =>
@@ -152,12 +152,17 @@ internal static class DevicesVerb
         {
             await using var dataSource = NpgsqlDataSource.Create(connectionString);
             await action(new DeviceDirectory(dataSource));
-            return 0;
+            return ExitCodes.Ok;
+        }
+        catch (PostgresException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.MessageText} (is the database migrated? run `yolofleet db migrate`)");
+            return ExitCodes.Invalid;
         }
         catch (NpgsqlException ex)
         {
-            await Console.Error.WriteLineAsync($"error: {ex.Message} (is the database migrated? run `yolofleet db migrate`)");
-            return 2;
+            await Console.Error.WriteLineAsync($"error: cannot reach the database: {ex.Message}");
+            return ExitCodes.Unavailable;
         }
     }
 }

@@ -7,8 +7,8 @@ using System.Text.Json;
 namespace YoloFleet.Cli.Verbs;
 
 /// <summary>
-/// Exit codes of the verbs that talk to a silo (models, assign, signing-key), so that a script can tell what went wrong.
-/// README lists them.
+/// Exit codes of the verbs that talk to a silo (devices, models, assign, rollout, signing-key), so that a script can tell
+/// what went wrong. README lists them. A command line that does not parse exits with 1 (System.CommandLine's own).
 /// </summary>
 internal static class ExitCodes
 {
@@ -23,7 +23,7 @@ internal static class ExitCodes
     /// <summary>No API key, or a wrong one (401, 403).</summary>
     public const int Unauthorized = 4;
 
-    /// <summary>The silo cannot be reached, or failed (5xx).</summary>
+    /// <summary>The silo (or, for `devices add`, the database) cannot be reached, or failed (5xx).</summary>
     public const int Unavailable = 5;
 
     /// <summary>A quantize job failed, or did not finish within --timeout.</summary>

@@ -28,12 +28,18 @@ public static class AnalyticsApi
     public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder app)
     {
         var analytics = app.MapGroup("/api/analytics");
-        analytics.MapGet("/detections", GetDetectionsAsync);
-        analytics.MapGet("/latency", GetLatencyAsync);
-        analytics.MapGet("/agreement", GetAgreementAsync);
-        analytics.MapGet("/hard-frames", GetHardFramesAsync);
-        analytics.MapGet("/fleet-health", GetFleetHealthAsync);
-        analytics.MapGet("/top-devices", GetTopDevicesAsync);
+        analytics.MapGet("/detections", GetDetectionsAsync).WithName("GetDetectionCounts")
+            .WithSummary("Detections per class per device per time bucket (bucket, from, to, device, class).");
+        analytics.MapGet("/latency", GetLatencyAsync).WithName("GetLatencyPercentiles")
+            .WithSummary("Inference latency p50/p95/p99 per device or per model version (by, from, to).");
+        analytics.MapGet("/agreement", GetAgreementAsync).WithName("GetAgreement")
+            .WithSummary("Edge precision and recall against FP32 on verified hard frames, per model version per time bucket.");
+        analytics.MapGet("/hard-frames", GetHardFramesAsync).WithName("GetHardFrameRate")
+            .WithSummary("Frames, hard frames and their rate per device per time bucket.");
+        analytics.MapGet("/fleet-health", GetFleetHealthAsync).WithName("GetFleetHealth")
+            .WithSummary("Per device: online, last seen, throttling, outbox backlog, model.");
+        analytics.MapGet("/top-devices", GetTopDevicesAsync).WithName("GetTopDevices")
+            .WithSummary("The devices with the highest detections, latency p95, hard-frame rate, disagreement or backlog.");
         return app;
     }
 

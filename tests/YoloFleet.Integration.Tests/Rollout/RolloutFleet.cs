@@ -1,19 +1,21 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using YoloFleet.Cli;
+using YoloFleet.Cloud.Registry.Artifacts;
 using YoloFleet.Cloud.Registry.Models;
 using YoloFleet.Cloud.Security;
 using YoloFleet.Inference;
 using YoloFleet.Inference.Manifest;
 using YoloFleet.Integration.Tests.Infrastructure;
 using YoloFleet.Integration.Tests.ModelDistribution;
+using YoloFleet.Onnx;
+using YoloFleet.Onnx.Quantization;
 
 namespace YoloFleet.Integration.Tests.Rollout;
 
@@ -80,7 +82,7 @@ public sealed class RolloutFleet : IAsyncLifetime
         RealBaselineSha256 = await UploadAsync(RealModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 1);
         RealCandidateSha256 = await UploadAsync(RealModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 2);
         await UploadAsync(HardwareModelName, SharedData.YoloxNano416, "yolox_nano_416.onnx.manifest.json", 1);
-        HardwareCandidate = (await UploadAsync(HardwareModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2), await AddInt8Async(HardwareModelName, 2));
+        HardwareCandidate = (await UploadAsync(HardwareModelName, SharedData.PicoDetS416, "picodet_s_416_coco.onnx.manifest.json", 2), await AddInt8Async(HardwareModelName, 2, SharedData.PicoDetS416));
     }
 
     public async Task DisposeAsync()
@@ -171,27 +173,49 @@ public sealed class RolloutFleet : IAsyncLifetime
     }
 
     /// <summary>
-    /// Registers a signed INT8 variant of the version through the store and signer a quantize job uses, without the job
-    /// (minutes of quantizing on 2 cores for a file the simulated devices never download; the job itself is tested in
-    /// QuantizeJobTests). Its hash is that of a stand-in byte string; returns it.
+    /// A real INT8 variant of the version, registered through the artifact store, model store and signer a quantize job
+    /// uses, without the job (whose accuracy guard and latency rounds take minutes on 2 cores; the job itself is tested in
+    /// QuantizeJobTests): the project's quantizer on the FP32 file, calibrated on 8 coco128 images, without the
+    /// sensitivity analysis (simulated devices never run it; a real agent could). Returns its hash.
     /// </summary>
-    private async Task<string> AddInt8Async(string name, int version)
+    private async Task<string> AddInt8Async(string name, int version, string fp32Path)
     {
         var store = Fleet.CloudServices.GetRequiredService<ModelStore>();
         var registry = Fleet.CloudServices.GetRequiredService<ModelRegistry>();
+        var artifacts = Fleet.CloudServices.GetRequiredService<IArtifactStore>();
         var fp32 = await store.FindAsync(name, version, ModelStore.Fp32) ?? throw new InvalidOperationException($"{name} {version} has no FP32 variant");
-        var bytes = Encoding.UTF8.GetBytes($"INT8 stand-in for {name} version {version}");
-        var sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var int8Path = Path.Combine(_stateFolder, $"{name}-{version}-int8.onnx");
+        using (var calibration = new ImageFolderCalibrationSet(fp32Path, SharedData.Coco128Images, 8))
+        {
+            var quantized = ModelQuantizer.Quantize(OnnxModelFile.Load(fp32Path), calibration, new QuantizerOptions { AutoExclude = false, ComparisonSamples = 1 });
+            OnnxModelFile.Save(quantized.Model, int8Path);
+        }
+
+        // A model that runs and finds things, not bytes standing in for one.
+        using (var detector = Detector.Open(int8Path))
+        using (var image = ImageFile.Read(Directory.GetFiles(SharedData.Coco128Images, "*.jpg").Order(StringComparer.Ordinal).First()))
+        {
+            Assert.NotEmpty(detector.Detect(image));
+        }
+
+        StoredArtifact stored;
+        await using (var file = File.OpenRead(int8Path))
+        {
+            stored = await artifacts.PutAsync(file);
+        }
+
+        File.Delete(int8Path);
         var manifest = ModelManifest.Parse(Encoding.UTF8.GetBytes(fp32.ManifestJson), $"{name} {version} fp32") with { Signature = null };
-        var int8 = await store.InsertInt8Async(fp32, sha256, bytes.Length, jobId: 0, reportJson: "{}", v => (
+        var int8 = await store.InsertInt8Async(fp32, stored.Sha256, stored.SizeBytes, jobId: 0, reportJson: "{}", v => (
             registry.Sign(manifest with
             {
                 Precision = ModelStore.Int8,
-                Model = manifest.Model with { File = ModelRegistry.FileNameOf(name, v, ModelStore.Int8), Sha256 = sha256, SizeBytes = bytes.Length },
+                Model = manifest.Model with { File = ModelRegistry.FileNameOf(name, v, ModelStore.Int8), Sha256 = stored.Sha256, SizeBytes = stored.SizeBytes },
             }),
             registry.Sign(manifest)));
         Assert.Equal(version, int8.Version);
-        return sha256;
+        Assert.True(stored.SizeBytes < new FileInfo(fp32Path).Length, "the INT8 file is smaller than its FP32");
+        return stored.Sha256;
     }
 
     private static string RepositoryRoot()
