@@ -209,6 +209,46 @@ public sealed class AnalyticsTests : IClassFixture<AnalyticsTests.Fleet>
     }
 
     [Fact]
+    public async Task An_answer_cut_at_the_row_cap_says_so_in_a_header_and_the_query_verb_warns()
+    {
+        // A second silo over the same rows, its cap at 5: the hourly detections (more than 5 rows) are cut, latency per model (2) is not.
+        await using var capped = await LocalFleet.StartCloudAsync(_fleet.ConnectionString, CancellationToken.None,
+            extraSettings: [new("Cloud:Api:KeyHashes:0", _fleet.KeyHash), new("Cloud:Analytics:MaxRows", "5")]);
+        using var http = new HttpClient { BaseAddress = new Uri(capped.HttpAddress), Timeout = TimeSpan.FromMinutes(2) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _fleet.Key);
+
+        var all = await _fleet.GetRowsAsync($"api/analytics/detections?bucket=hour&from={From}&to={To}");
+        Assert.True(all.Count > 5, $"the seed has more than 5 hourly detection rows ({all.Count})");
+        using (var cut = await http.GetAsync($"api/analytics/detections?bucket=hour&from={From}&to={To}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, cut.StatusCode);
+            Assert.Equal(["true"], cut.Headers.GetValues("X-Result-Truncated"));
+            var rows = JsonDocument.Parse(await cut.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(5, rows.GetArrayLength());
+
+            // The first 5 rows of the full answer, in its order.
+            Assert.Equal(all.Take(5).Select(r => r.GetRawText()), rows.EnumerateArray().Select(r => r.GetRawText()));
+        }
+
+        using (var whole = await http.GetAsync($"api/analytics/latency?by=model&from={From}&to={To}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, whole.StatusCode);
+            Assert.False(whole.Headers.Contains("X-Result-Truncated"));
+            Assert.Equal(2, JsonDocument.Parse(await whole.Content.ReadAsStringAsync()).RootElement.GetArrayLength());
+        }
+
+        // The verb warns on stderr (so --json stays one document) and still exits 0; an answer that fits has no warning.
+        var (code, output, error) = await RunCliAsync("query", "detections", "--from", From, "--to", To, "--json", "--url", capped.HttpAddress, "--api-key", _fleet.Key);
+        Assert.True(code == 0, $"exit {code}: {error}");
+        Assert.Equal(5, JsonDocument.Parse(output).RootElement.GetArrayLength());
+        Assert.Contains("warning: the silo cut the answer at its row cap (5 rows)", error, StringComparison.Ordinal);
+        (code, output, error) = await RunCliAsync("query", "latency", "--by", "model", "--from", From, "--to", To, "--url", capped.HttpAddress, "--api-key", _fleet.Key);
+        Assert.True(code == 0, $"exit {code}: {error}");
+        Assert.EndsWith("2 row(s)", output.TrimEnd(), StringComparison.Ordinal);
+        Assert.DoesNotContain("warning", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_bench_seeds_its_own_database_runs_every_query_and_prints_one_json_object()
     {
         var database = "yf_analytics_bench_" + Guid.NewGuid().ToString("N")[..8];
@@ -280,6 +320,10 @@ public sealed class AnalyticsTests : IClassFixture<AnalyticsTests.Fleet>
         public string Address => _cloud!.HttpAddress;
 
         public string Key => ApiKey.Key;
+
+        public string KeyHash => ApiKey.Hash;
+
+        public string ConnectionString => _database.ConnectionString;
 
         public async Task<List<JsonElement>> GetRowsAsync(string path)
         {

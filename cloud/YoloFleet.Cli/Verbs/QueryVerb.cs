@@ -12,6 +12,9 @@ namespace YoloFleet.Cli.Verbs;
 /// </summary>
 internal static class QueryVerb
 {
+    /// <summary>The silo's mark on an answer cut at its row cap (AnalyticsApi.TruncatedHeader).</summary>
+    internal const string TruncatedHeader = "X-Result-Truncated";
+
     public static Command Create() => new("query", "The fleet's analytics from a silo's API: a table, or --json.")
     {
         Query("detections", "Boxes per time bucket, device and class.", bucket: true, device: true),
@@ -69,8 +72,16 @@ internal static class QueryVerb
                 .Where(p => p.Value is not null)
                 .Select(p => p.Parameter + "=" + Uri.EscapeDataString(p.Value!)));
             using var api = new SiloApi(parse.GetValue(url)!, parse.GetValue(apiKey), TimeSpan.FromMinutes(2));
-            var rows = await api.SendAsync(HttpMethod.Get, $"api/analytics/{name}" + (query.Length > 0 ? "?" + query : ""), null, cancellationToken);
+            var truncated = false;
+            var rows = await api.SendAsync(HttpMethod.Get, $"api/analytics/{name}" + (query.Length > 0 ? "?" + query : ""), null, cancellationToken,
+                headers => truncated = headers.TryGetValues(TruncatedHeader, out var values) && values.Contains("true", StringComparer.OrdinalIgnoreCase));
             Console.WriteLine(parse.GetValue(json) ? rows.GetRawText() : Table(rows));
+            if (truncated)
+            {
+                // On stderr, so that --json output stays one JSON document.
+                await Console.Error.WriteLineAsync($"warning: the silo cut the answer at its row cap ({rows.GetArrayLength()} rows); narrow --from/--to or use a coarser --bucket.");
+            }
+
             return ExitCodes.Ok;
         }));
         return command;

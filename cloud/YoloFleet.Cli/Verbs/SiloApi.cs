@@ -62,7 +62,9 @@ internal sealed class SiloApi : IDisposable
     public static Option<bool> JsonOption() => new("--json") { Description = "Print the silo's JSON answer instead of a table." };
 
     /// <summary>Sends the request; on success the JSON body, else an exception carrying the exit code and the silo's message.</summary>
-    public async Task<JsonElement> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    /// <param name="headers">When given, sees a successful answer's headers.</param>
+    public async Task<JsonElement> SendAsync(
+        HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken, Action<HttpResponseHeaders>? headers = null)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         HttpResponseMessage response;
@@ -80,6 +82,7 @@ internal sealed class SiloApi : IDisposable
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             if (response.IsSuccessStatusCode)
             {
+                headers?.Invoke(response.Headers);
                 return body.Length == 0 ? default : JsonDocument.Parse(body).RootElement.Clone();
             }
 

@@ -10,10 +10,14 @@ namespace YoloFleet.Cloud.Data.Analytics;
 /// boundaries. The indexes each query relies on, and their plans at 10 M detections, are in docs/analytics.md.
 /// </summary>
 /// <param name="plans">When given, every query is also run under EXPLAIN (ANALYZE, BUFFERS) and its plan recorded there (the bench).</param>
-public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRecorder? plans = null)
+/// <param name="maxRows">Rows one query returns at most (<see cref="MaxRows"/>); a longer answer is cut there and marked <see cref="AnalyticsResult{T}.Truncated"/>.</param>
+public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRecorder? plans = null, int maxRows = FleetAnalytics.MaxRows)
 {
-    /// <summary>Rows one query may return; the API's bounds on range and bucket keep well inside it.</summary>
+    /// <summary>Rows one query may return by default; the API's bounds on range and bucket keep inside it for all but minute buckets of a busy fleet.</summary>
     public const int MaxRows = 100_000;
+
+    // One row past the cap tells a full answer from a cut one.
+    private readonly int _limit = maxRows is >= 1 ? maxRows + 1 : throw new ArgumentOutOfRangeException(nameof(maxRows), maxRows, "at least one row");
 
     /// <summary>Memory for one query's sorts and hashes: a day of a 200-device fleet's detections grouped by hour, device and class sorts in about 50 MB per process.</summary>
     private const string WorkMem = "64MB";
@@ -31,20 +35,20 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
         """;
 
     /// <summary>Boxes per bucket, device and class, optionally of one device and one class.</summary>
-    public async Task<List<DetectionCountRow>> DetectionsAsync(
+    public async Task<AnalyticsResult<DetectionCountRow>> DetectionsAsync(
         DateTimeOffset from, DateTimeOffset to, TimeBucket bucket, string? deviceId, int? classId, CancellationToken cancellationToken = default)
     {
         // Only the BRIN range on captured_at, or with a device the (device_id, captured_at) btree, reads the table.
-        const string Sql = """
+        var sql = $"""
             SELECT date_trunc($3, captured_at, 'UTC') AS bucket, device_id, class_id, count(*)
             FROM detections
             WHERE captured_at >= $1 AND captured_at < $2
               AND ($4::text IS NULL OR device_id = $4) AND ($5::smallint IS NULL OR class_id = $5)
             GROUP BY 1, 2, 3
             ORDER BY 1, 2, 3
-            LIMIT 100000
+            LIMIT {_limit}
             """;
-        return await QueryAsync("detections", Sql, [Time(from), Time(to), BucketUnit(bucket), Text(deviceId), SmallInt(classId)],
+        return await QueryAsync("detections", sql, [Time(from), Time(to), BucketUnit(bucket), Text(deviceId), SmallInt(classId)],
             r =>
             {
                 var classIdRead = r.GetInt16(2);
@@ -53,7 +57,7 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
     }
 
     /// <summary>p50, p95 and p99 of inference milliseconds per device, or per model (version and, when the agent says, the file's SHA-256).</summary>
-    public async Task<List<LatencyRow>> LatencyAsync(DateTimeOffset from, DateTimeOffset to, LatencyGrouping by, CancellationToken cancellationToken = default)
+    public async Task<AnalyticsResult<LatencyRow>> LatencyAsync(DateTimeOffset from, DateTimeOffset to, LatencyGrouping by, CancellationToken cancellationToken = default)
     {
         var key = by == LatencyGrouping.Device
             ? "device_id"
@@ -64,7 +68,7 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
             WHERE captured_at >= $1 AND captured_at < $2
             GROUP BY 1
             ORDER BY 1
-            LIMIT 100000
+            LIMIT {_limit}
             """;
         return await QueryAsync("latency-by-" + (by == LatencyGrouping.Device ? "device" : "model"), sql, [Time(from), Time(to)], r =>
         {
@@ -77,9 +81,9 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
     /// The edge's precision and recall against the FP32 verifier per bucket and model, pooled over the verified hard
     /// frames: matched boxes over the edge's boxes, and over the verifier's (1 when there were none to match).
     /// </summary>
-    public async Task<List<AgreementRow>> AgreementAsync(DateTimeOffset from, DateTimeOffset to, TimeBucket bucket, CancellationToken cancellationToken = default)
+    public async Task<AnalyticsResult<AgreementRow>> AgreementAsync(DateTimeOffset from, DateTimeOffset to, TimeBucket bucket, CancellationToken cancellationToken = default)
     {
-        const string Sql = """
+        var sql = $"""
             SELECT date_trunc($3, captured_at, 'UTC') AS bucket,
                    CASE WHEN model_version <> '' THEN model_version ELSE left(model_sha256, 12) END AS model,
                    count(*), sum(matched), sum(edge_boxes), sum(reference_boxes)
@@ -87,9 +91,9 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
             WHERE role = 'edge' AND captured_at >= $1 AND captured_at < $2
             GROUP BY 1, 2
             ORDER BY 1, 2
-            LIMIT 100000
+            LIMIT {_limit}
             """;
-        return await QueryAsync("agreement", Sql, [Time(from), Time(to), BucketUnit(bucket)], r =>
+        return await QueryAsync("agreement", sql, [Time(from), Time(to), BucketUnit(bucket)], r =>
         {
             var (matched, edge, reference) = (r.GetInt64(3), r.GetInt64(4), r.GetInt64(5));
             return new AgreementRow(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), r.GetInt64(2), Share(matched, edge), Share(matched, reference));
@@ -97,9 +101,9 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
     }
 
     /// <summary>Frames, hard frames and their ratio per bucket and device.</summary>
-    public async Task<List<HardFrameRateRow>> HardFramesAsync(DateTimeOffset from, DateTimeOffset to, TimeBucket bucket, CancellationToken cancellationToken = default)
+    public async Task<AnalyticsResult<HardFrameRateRow>> HardFramesAsync(DateTimeOffset from, DateTimeOffset to, TimeBucket bucket, CancellationToken cancellationToken = default)
     {
-        const string Sql = """
+        var sql = $"""
             WITH f AS (
                 SELECT date_trunc($3, captured_at, 'UTC') AS bucket, device_id, count(*) AS n
                 FROM frames WHERE captured_at >= $1 AND captured_at < $2 GROUP BY 1, 2),
@@ -109,9 +113,9 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
             SELECT bucket, device_id, coalesce(f.n, 0), coalesce(h.n, 0)
             FROM f FULL JOIN h USING (bucket, device_id)
             ORDER BY 1, 2
-            LIMIT 100000
+            LIMIT {_limit}
             """;
-        return await QueryAsync("hard-frames", Sql, [Time(from), Time(to), BucketUnit(bucket)], r =>
+        return await QueryAsync("hard-frames", sql, [Time(from), Time(to), BucketUnit(bucket)], r =>
         {
             var (frames, hard) = (r.GetInt64(2), r.GetInt64(3));
             return new HardFrameRateRow(r.GetFieldValue<DateTimeOffset>(0), r.GetString(1), frames, hard, frames == 0 ? 0 : (double)hard / frames);
@@ -122,9 +126,9 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
     /// Every active device: online when its last frame or telemetry is within <see cref="OnlineWindow"/> of
     /// <paramref name="now"/>; throttling, outbox backlog and model from its latest telemetry.
     /// </summary>
-    public async Task<List<FleetHealthRow>> FleetHealthAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<AnalyticsResult<FleetHealthRow>> FleetHealthAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        const string Sql = $"""
+        var sql = $"""
             SELECT d.device_id, greatest(d.last_seen_at, t.received_at) AS last_seen,
                    coalesce(t.throttled, false), coalesce(t.outbox_depth, 0),
                    coalesce(nullif(t.model_version, ''), left(t.active_model_sha256, 12), '')
@@ -132,10 +136,10 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
             {LatestTelemetry}
             WHERE d.status = 'active'
             ORDER BY d.device_id
-            LIMIT 100000
+            LIMIT {_limit}
             """;
         var onlineSince = now - OnlineWindow;
-        return await QueryAsync("fleet-health", Sql, [], r =>
+        return await QueryAsync("fleet-health", sql, [], r =>
         {
             DateTimeOffset? lastSeen = r.IsDBNull(1) ? null : r.GetFieldValue<DateTimeOffset>(1);
             return new FleetHealthRow(r.GetString(0), lastSeen >= onlineSince, lastSeen, r.GetBoolean(2), r.GetInt64(3), r.GetString(4));
@@ -143,7 +147,7 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
     }
 
     /// <summary>The <paramref name="limit"/> devices with the highest <paramref name="by"/>, highest first (ties by device id).</summary>
-    public async Task<List<TopDeviceRow>> TopDevicesAsync(
+    public async Task<AnalyticsResult<TopDeviceRow>> TopDevicesAsync(
         TopDevicesMetric by, int limit, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
     {
         var sql = by switch
@@ -184,7 +188,7 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
             cancellationToken);
     }
 
-    private async Task<List<T>> QueryAsync<T>(
+    private async Task<AnalyticsResult<T>> QueryAsync<T>(
         string name, string sql, NpgsqlParameter[] parameters, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -206,11 +210,17 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
 
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.AddRange(parameters);
-        var rows = new List<T>();
+        var rows = new AnalyticsResult<T>();
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
+                if (rows.Count == _limit - 1)
+                {
+                    rows.Truncated = true;
+                    break;
+                }
+
                 rows.Add(map(reader));
             }
         }
@@ -234,6 +244,12 @@ public sealed class FleetAnalytics(NpgsqlDataSource dataSource, AnalyticsPlanRec
         TimeBucket.Day => "day",
         _ => throw new ArgumentOutOfRangeException(nameof(bucket), bucket, "unknown bucket"),
     });
+}
+
+/// <summary>One query's rows; <see cref="Truncated"/> when there were more than the cap and the rest were left off.</summary>
+public sealed class AnalyticsResult<T> : List<T>
+{
+    public bool Truncated { get; internal set; }
 }
 
 /// <summary>The EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) output of each query <see cref="FleetAnalytics"/> ran, by query name.</summary>

@@ -25,6 +25,9 @@ public static class AnalyticsApi
 
     public const int MaxTopLimit = 100;
 
+    /// <summary>Set to "true" on an answer cut at the row cap (<see cref="FleetAnalytics.MaxRows"/>, or Cloud:Analytics:MaxRows).</summary>
+    public const string TruncatedHeader = "X-Result-Truncated";
+
     public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder app)
     {
         var analytics = app.MapGroup("/api/analytics");
@@ -45,9 +48,9 @@ public static class AnalyticsApi
 
     private static async Task<Results<Ok<List<DetectionCountRow>>, ValidationProblem>> GetDetectionsAsync(
         string? bucket, string? from, string? to, string? device, [FromQuery(Name = "class")] string? classText,
-        NpgsqlDataSource dataSource, TimeProvider clock, CancellationToken cancellationToken)
+        [AsParameters] AnalyticsContext context, CancellationToken cancellationToken)
     {
-        var query = new AnalyticsQuery(clock);
+        var query = new AnalyticsQuery(context.Clock);
         var (start, end, unit) = query.Bucketed(from, to, bucket);
         if (device is not null && !DeviceIds.IsValid(device))
         {
@@ -62,53 +65,70 @@ public static class AnalyticsApi
 
         return query.Problem() is { } problem
             ? problem
-            : TypedResults.Ok(await new FleetAnalytics(dataSource).DetectionsAsync(start, end, unit, device, classId, cancellationToken));
+            : context.Rows(await context.Analytics.DetectionsAsync(start, end, unit, device, classId, cancellationToken));
     }
 
     private static async Task<Results<Ok<List<LatencyRow>>, ValidationProblem>> GetLatencyAsync(
-        string? by, string? from, string? to, NpgsqlDataSource dataSource, TimeProvider clock, CancellationToken cancellationToken)
+        string? by, string? from, string? to, [AsParameters] AnalyticsContext context, CancellationToken cancellationToken)
     {
-        var query = new AnalyticsQuery(clock);
+        var query = new AnalyticsQuery(context.Clock);
         var (start, end) = query.Range(from, to);
         var grouping = query.Choice("by", by, LatencyGrouping.Device);
         return query.Problem() is { } problem
             ? problem
-            : TypedResults.Ok(await new FleetAnalytics(dataSource).LatencyAsync(start, end, grouping, cancellationToken));
+            : context.Rows(await context.Analytics.LatencyAsync(start, end, grouping, cancellationToken));
     }
 
     private static async Task<Results<Ok<List<AgreementRow>>, ValidationProblem>> GetAgreementAsync(
-        string? bucket, string? from, string? to, NpgsqlDataSource dataSource, TimeProvider clock, CancellationToken cancellationToken)
+        string? bucket, string? from, string? to, [AsParameters] AnalyticsContext context, CancellationToken cancellationToken)
     {
-        var query = new AnalyticsQuery(clock);
+        var query = new AnalyticsQuery(context.Clock);
         var (start, end, unit) = query.Bucketed(from, to, bucket);
         return query.Problem() is { } problem
             ? problem
-            : TypedResults.Ok(await new FleetAnalytics(dataSource).AgreementAsync(start, end, unit, cancellationToken));
+            : context.Rows(await context.Analytics.AgreementAsync(start, end, unit, cancellationToken));
     }
 
     private static async Task<Results<Ok<List<HardFrameRateRow>>, ValidationProblem>> GetHardFramesAsync(
-        string? bucket, string? from, string? to, NpgsqlDataSource dataSource, TimeProvider clock, CancellationToken cancellationToken)
+        string? bucket, string? from, string? to, [AsParameters] AnalyticsContext context, CancellationToken cancellationToken)
     {
-        var query = new AnalyticsQuery(clock);
+        var query = new AnalyticsQuery(context.Clock);
         var (start, end, unit) = query.Bucketed(from, to, bucket);
         return query.Problem() is { } problem
             ? problem
-            : TypedResults.Ok(await new FleetAnalytics(dataSource).HardFramesAsync(start, end, unit, cancellationToken));
+            : context.Rows(await context.Analytics.HardFramesAsync(start, end, unit, cancellationToken));
     }
 
-    private static async Task<Ok<List<FleetHealthRow>>> GetFleetHealthAsync(NpgsqlDataSource dataSource, TimeProvider clock, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await new FleetAnalytics(dataSource).FleetHealthAsync(clock.GetUtcNow(), cancellationToken));
+    private static async Task<Ok<List<FleetHealthRow>>> GetFleetHealthAsync([AsParameters] AnalyticsContext context, CancellationToken cancellationToken) =>
+        context.Rows(await context.Analytics.FleetHealthAsync(context.Clock.GetUtcNow(), cancellationToken));
 
     private static async Task<Results<Ok<List<TopDeviceRow>>, ValidationProblem>> GetTopDevicesAsync(
-        string? by, string? limit, string? from, string? to, NpgsqlDataSource dataSource, TimeProvider clock, CancellationToken cancellationToken)
+        string? by, string? limit, string? from, string? to, [AsParameters] AnalyticsContext context, CancellationToken cancellationToken)
     {
-        var query = new AnalyticsQuery(clock);
+        var query = new AnalyticsQuery(context.Clock);
         var (start, end) = query.Range(from, to);
         var metric = query.Choice("by", by, TopDevicesMetric.Detections);
         var top = query.Count("limit", limit, DefaultTopLimit, MaxTopLimit);
         return query.Problem() is { } problem
             ? problem
-            : TypedResults.Ok(await new FleetAnalytics(dataSource).TopDevicesAsync(metric, top, start, end, cancellationToken));
+            : context.Rows(await context.Analytics.TopDevicesAsync(metric, top, start, end, cancellationToken));
+    }
+
+    /// <summary>What every analytics request needs: the queries (with the configured row cap), the clock, and the response for the truncation header.</summary>
+    internal sealed record AnalyticsContext(NpgsqlDataSource DataSource, TimeProvider Clock, IConfiguration Configuration, HttpContext Http)
+    {
+        public FleetAnalytics Analytics => new(DataSource, maxRows: Configuration.GetValue("Cloud:Analytics:MaxRows", FleetAnalytics.MaxRows));
+
+        /// <summary>200 with the rows; an answer cut at the cap says so in <see cref="TruncatedHeader"/>.</summary>
+        public Ok<List<T>> Rows<T>(AnalyticsResult<T> rows)
+        {
+            if (rows.Truncated)
+            {
+                Http.Response.Headers[TruncatedHeader] = "true";
+            }
+
+            return TypedResults.Ok<List<T>>(rows);
+        }
     }
 
     /// <summary>Parses one request's query parameters, collecting every problem under the parameter's name.</summary>
