@@ -3,7 +3,8 @@
 #   postgresql (15), mosquitto, mosquitto-clients, libgtk-3-0 (OpenCvSharp's native library links it;
 #   without it the first OpenCV call throws DllNotFoundException), and opencv-doc (its
 #   /usr/share/doc/opencv-doc/examples/data/vtest.avi is the static-camera video `yolofleet scene-bench` and
-#   deploy/topology.sh's agents read), curl and openssl (topology.sh's health checks and generated secrets).
+#   deploy/topology.sh's agents read), curl and openssl (topology.sh's health checks and generated secrets), and
+#   chromium (the dashboard's browser tests drive it headless through Playwright; docs/dashboard.md).
 # The .NET SDK is expected to be installed already.
 #
 #   deploy/install-deps.sh           install what is missing (root; apt-get update first); quick no-op when
@@ -11,7 +12,7 @@
 #   deploy/install-deps.sh --check   exit 0 when everything is installed, 1 (listing what is missing) if not
 set -euo pipefail
 
-PACKAGES=(postgresql mosquitto mosquitto-clients redis-server libgtk-3-0 opencv-doc curl openssl)
+PACKAGES=(postgresql mosquitto mosquitto-clients redis-server libgtk-3-0 opencv-doc curl openssl chromium)
 
 installed() { # package
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

@@ -1,4 +1,5 @@
 using YoloFleet.Cloud.Apis;
+using YoloFleet.Cloud.Dashboard;
 using YoloFleet.Cloud.Extensions;
 using YoloFleet.Cloud.Security;
 
@@ -16,6 +17,7 @@ public static class CloudHost
         }
 
         builder.AddFleetCloud();
+        builder.AddDashboard();
         var app = builder.Build();
         app.UseApiProblemDetails();
         app.UseOperatorAuthorization();
@@ -28,6 +30,7 @@ public static class CloudHost
         app.MapSceneApi();
         app.MapDetectionsApi();
         app.MapAnalyticsApi();
+        app.MapDashboard();
         return app;
     }
 }
