@@ -68,9 +68,11 @@ public sealed class DeviceGrain(
         s.Frames += committed.Sequences.Length;
         s.Detections += committed.Detections;
         s.Messages += committed.Sequences.Length;
-        if (Seen(committed.ReceivedAt))
+        Seen(committed.ReceivedAt);
+        if (s.ModelVersionSeenAt is not { } modelSeen || committed.ReceivedAt >= modelSeen)
         {
             s.ModelVersion = committed.ModelVersion;
+            s.ModelVersionSeenAt = committed.ReceivedAt;
         }
 
         return MarkChanged();

@@ -34,6 +34,13 @@ public sealed class DeviceState
     [Id(7)]
     public long Messages { get; set; }
 
+    /// <summary>
+    /// When the batch that set <see cref="ModelVersion"/> arrived: the newest frames name the model, whatever other kinds of
+    /// message (telemetry, acknowledgements) arrived after them.
+    /// </summary>
+    [Id(8)]
+    public DateTimeOffset? ModelVersionSeenAt { get; set; }
+
     /// <summary>The model twin: desired against reported model (docs/registry.md). Id 20 keeps clear of the small ids other state takes.</summary>
     [Id(20)]
     public ModelTwinState ModelTwin { get; set; } = new();

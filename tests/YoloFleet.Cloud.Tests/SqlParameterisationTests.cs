@@ -23,6 +23,7 @@ public sealed partial class SqlParameterisationTests
         [("FleetAnalytics.cs", "key")] = "one of two grouping expressions chosen by the LatencyGrouping enum",
         [("FleetAnalytics.cs", "sql")] = "a ranking query chosen by the TopDevicesMetric enum; its values are parameters",
         [("FleetAnalytics.cs", "(ranged ? 3 : 1)")] = "the ordinal of the LIMIT parameter",
+        [("FleetAnalytics.cs", "_limit")] = "the row cap, an int from configuration (Cloud:Analytics:MaxRows) plus one, never a caller's value",
     };
 
     [Fact]

@@ -171,6 +171,27 @@ public sealed class StorageTests : IClassFixture<PostgresDatabase>
     }
 
     [Fact]
+    public async Task A_device_grain_takes_its_model_from_the_newest_frames_even_when_telemetry_arrived_after_them()
+    {
+        await using var fleet = await LocalFleet.StartCloudAsync(_database.ConnectionString, CancellationToken.None);
+        var device = "model-" + Guid.NewGuid().ToString("N")[..6];
+        var grain = fleet.CloudServices.GetRequiredService<Orleans.IGrainFactory>().GetGrain<YoloFleet.Cloud.Abstractions.IDeviceGrain>(device);
+        var framesAt = DateTimeOffset.UtcNow;
+
+        // Frames are committed (and the grain told) after the telemetry that followed them was recorded.
+        await grain.RecordTelemetryAsync(2, new YoloFleet.Cloud.Abstractions.DeviceHealth(framesAt.AddSeconds(1), 9, 40, 100, null, 0, 0, 0, ""));
+        await grain.RecordCommittedAsync(new YoloFleet.Cloud.Abstractions.CommittedFrames([1], 0, 3, framesAt, "m@1"));
+        Assert.Equal("m@1", (await grain.GetSnapshotAsync()).ModelVersion);
+
+        // Older frames committed late do not overwrite what newer frames said.
+        await grain.RecordCommittedAsync(new YoloFleet.Cloud.Abstractions.CommittedFrames([4], 0, 1, framesAt.AddSeconds(5), "m@2"));
+        await grain.RecordCommittedAsync(new YoloFleet.Cloud.Abstractions.CommittedFrames([3], 0, 1, framesAt.AddSeconds(3), "m@1"));
+        var snapshot = await grain.GetSnapshotAsync();
+        Assert.Equal("m@2", snapshot.ModelVersion);
+        Assert.Equal(framesAt.AddSeconds(5), snapshot.LastSeenAt);
+    }
+
+    [Fact]
     public async Task Device_grain_state_survives_the_silo_in_redis_grain_storage()
     {
         var redis = await TestServices.RequireRedisAsync();
