@@ -55,19 +55,9 @@ public sealed class DeviceDirectory(NpgsqlDataSource dataSource)
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
     }
 
-    public async Task<IReadOnlyList<RegisteredDevice>> ListAsync(int limit = 1000, CancellationToken cancellationToken = default)
-    {
-        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM devices ORDER BY device_id LIMIT $1");
-        command.Parameters.AddWithValue(limit);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var devices = new List<RegisteredDevice>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            devices.Add(Read(reader));
-        }
-
-        return devices;
-    }
+    /// <summary>The first <paramref name="limit"/> devices in id order.</summary>
+    public Task<IReadOnlyList<RegisteredDevice>> ListAsync(int limit = 1000, CancellationToken cancellationToken = default) =>
+        ListPageAsync(null, limit, cancellationToken);
 
     /// <summary>A page of devices in id order: the first <paramref name="limit"/> after <paramref name="afterId"/> (keyset, from the start when null).</summary>
     public async Task<IReadOnlyList<RegisteredDevice>> ListPageAsync(string? afterId, int limit, CancellationToken cancellationToken = default)
