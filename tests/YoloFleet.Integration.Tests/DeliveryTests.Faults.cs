@@ -38,9 +38,10 @@ public sealed partial class DeliveryTests
 
             await postgres.Server.StopImmediatelyAsync();
 
-            // The outage itself, not a synchronisation: the devices keep publishing into it.
+            // The outage itself, not a synchronisation: the devices keep publishing into it, and the server stays down
+            // until the silo has seen a write fail.
             await Task.Delay(TimeSpan.FromSeconds(5));
-            var failures = fleet.Counters.Snapshot().WriteFailures;
+            var failures = await Poll.UntilAsync(() => Task.FromResult(fleet.Counters.Snapshot().WriteFailures), n => n > 0, TimeSpan.FromSeconds(60));
             var committedAtRestart = fleet.Counters.Snapshot().FramesCommitted;
             await postgres.Server.StartAsync();
 
@@ -94,14 +95,18 @@ public sealed partial class DeliveryTests
             var early = await Poll.UntilAsync(() => FramesAsync(devices[0]), n => n >= 10, TimeSpan.FromSeconds(120));
             Assert.True(early >= 10, "the device never delivered before the cut: " + agents[0].Tail());
             link.Cut();
+            var cutAtCut = await FramesAsync(devices[0]);
             var othersAtCut = await FramesAsync(devices[1]) + await FramesAsync(devices[2]);
 
             // The outage itself, not a synchronisation.
             await Task.Delay(DeviceOutage);
             var othersAtRestore = await FramesAsync(devices[1]) + await FramesAsync(devices[2]);
+            var cutAtRestore = await FramesAsync(devices[0]);
             Assert.False(agents[0].HasExited, "the cut device gave up during the outage:" + Environment.NewLine + agents[0].Tail());
             link.Restore();
 
+            // Nothing of the cut device got through but what was already on its way at the cut.
+            Assert.InRange(cutAtRestore, cutAtCut, cutAtCut + 32);
             Assert.True(othersAtRestore > othersAtCut + 100, $"the other devices did not stream on: {othersAtCut} frames at the cut, {othersAtRestore} at the restore");
             foreach (var agent in agents)
             {

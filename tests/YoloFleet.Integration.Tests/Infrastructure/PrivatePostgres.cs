@@ -26,6 +26,12 @@ public sealed class PrivatePostgres : IAsyncLifetime
         Port = LoopbackPorts.GetFree();
         await StartAsync();
         await YoloFleet.Cloud.Data.FleetDatabase.MigrateAsync(ConnectionString);
+
+        // services.sh turns synchronous_commit off for speed; a crash (and -m immediate is one) then loses the last
+        // commits, which the silo has already confirmed to the devices. Durable commits, as in production and the ingest bench.
+        await using var dataSource = NpgsqlDataSource.Create(ConnectionString);
+        await using var command = dataSource.CreateCommand("ALTER DATABASE yf_faults SET synchronous_commit = on");
+        await command.ExecuteNonQueryAsync();
     }
 
     public async Task DisposeAsync()
