@@ -65,6 +65,7 @@ public sealed class ClusterTests : IClassFixture<PostgresDatabase>, IClassFixtur
     }
 
     [Fact]
+    [Trait("Category", "Faults")]
     public async Task A_silo_killed_mid_stream_and_restarted_loses_and_duplicates_nothing()
     {
         var redis = await TestServices.RequireRedisAsync();

@@ -25,7 +25,7 @@ namespace YoloFleet.Integration.Tests;
 /// or inside a drop the device reported and the cloud stored.
 /// </summary>
 [Trait("Category", "Delivery")]
-public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
+public sealed partial class DeliveryTests : IClassFixture<PostgresDatabase>
 {
     private static readonly TimeSpan AgentRun = TimeSpan.FromMinutes(4);
     private readonly PostgresDatabase _database;
@@ -41,6 +41,7 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
     [InlineData(1, false)]
     [InlineData(1, true)]
     [InlineData(2, false)]
+    [Trait("Category", "Faults")]
     public async Task Silos_killed_and_the_broker_lost_before_they_return_lose_nothing(int silos, bool killBroker)
     {
         var redis = await TestServices.RequireRedisAsync();
@@ -162,6 +163,7 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
     /// telemetry), reported as DeliveryReported once a silo is there, stored, and shown by the API.
     /// </summary>
     [Fact]
+    [Trait("Category", "Faults")]
     public async Task A_budget_drop_is_counted_reported_stored_and_visible_through_the_api()
     {
         var redis = await TestServices.RequireRedisAsync();
@@ -229,6 +231,7 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
     /// device for it, hears "not-held", stores that, and stops asking.
     /// </summary>
     [Fact]
+    [Trait("Category", "Faults")]
     public async Task Numbers_a_crash_skipped_are_asked_for_reported_not_held_and_closed()
     {
         var broker = new PrivateMosquitto();
@@ -383,9 +386,9 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
     private static long LastSequence(string state) =>
         long.Parse(File.ReadAllText(Path.Combine(state, "sequence")).Trim(), CultureInfo.InvariantCulture);
 
-    private async Task RegisterAsync(IEnumerable<string> devices)
+    private async Task RegisterAsync(IEnumerable<string> devices, string? database = null)
     {
-        await using var dataSource = NpgsqlDataSource.Create(_database.ConnectionString);
+        await using var dataSource = NpgsqlDataSource.Create(database ?? _database.ConnectionString);
         var directory = new DeviceDirectory(dataSource);
         foreach (var device in devices)
         {
@@ -406,11 +409,14 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
 
     /// <summary>
     /// Every number from 1 to <paramref name="last"/> is stored exactly once (a frame, hard frame, telemetry report,
-    /// delivery report or object event) or lies in a stored drop, and nothing else is stored.
+    /// delivery report or object event) or lies in a stored drop, and nothing else is stored. In the class's database,
+    /// or in <paramref name="database"/> (a private server).
     /// </summary>
-    private async Task<Account> AccountAsync(string device, long last, Func<string>? context = null)
+    private async Task<Account> AccountAsync(string device, long last, Func<string>? context = null, string? database = null)
     {
-        var stored = await _database.QueryAsync(
+        database ??= _database.ConnectionString;
+        var stored = await QueryAsync(
+            database,
             $"""
              SELECT sequence, 'frame' FROM frames WHERE device_id = '{device}'
              UNION ALL SELECT sequence, 'hard frame' FROM hard_frames WHERE device_id = '{device}'
@@ -419,7 +425,8 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
              UNION ALL SELECT sequence, 'object event' FROM object_events WHERE device_id = '{device}'
              """,
             r => (Sequence: r.GetInt64(0), Kind: r.GetString(1)));
-        var drops = await _database.QueryAsync(
+        var drops = await QueryAsync(
+            database,
             $"SELECT first, last, reason, messages FROM delivery_drops WHERE device_id = '{device}' ORDER BY first",
             r => new Drop(r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt64(3)));
 
@@ -441,6 +448,20 @@ public sealed class DeliveryTests : IClassFixture<PostgresDatabase>
             missing.Count == 0,
             $"{device}: {missing.Count} of {last} numbers neither stored nor reported dropped: {string.Join(", ", missing.Take(40))}{Environment.NewLine}{context?.Invoke()}");
         return new Account(stored.Count(s => s.Kind == "frame"), drops);
+    }
+
+    private static async Task<List<T>> QueryAsync<T>(string database, string sql, Func<NpgsqlDataReader, T> map)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(database);
+        await using var command = dataSource.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(map(reader));
+        }
+
+        return rows;
     }
 
     private static async Task DisposeAllAsync(IEnumerable<AgentProcess> agents, IEnumerable<SiloProcess> silos, PrivateMosquitto broker, IEnumerable<string> states)

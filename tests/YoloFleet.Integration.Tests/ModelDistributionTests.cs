@@ -149,6 +149,7 @@ public sealed class ModelDistributionTests
 
     [Theory]
     [MemberData(nameof(CrashSteps))]
+    [Trait("Category", "Faults")]
     public async Task An_agent_killed_at_any_step_of_a_swap_restarts_on_a_verified_model_and_finishes_the_swap(string step)
     {
         await using var rig = await ModelDistributionRig.StartAsync("md-crash");
