@@ -415,7 +415,7 @@ public sealed partial class DeliveryTests : IClassFixture<PostgresDatabase>
     private async Task<Account> AccountAsync(string device, long last, Func<string>? context = null, string? database = null)
     {
         database ??= _database.ConnectionString;
-        var stored = await QueryAsync(
+        var stored = await PostgresDatabase.QueryAsync(
             database,
             $"""
              SELECT sequence, 'frame' FROM frames WHERE device_id = '{device}'
@@ -425,7 +425,7 @@ public sealed partial class DeliveryTests : IClassFixture<PostgresDatabase>
              UNION ALL SELECT sequence, 'object event' FROM object_events WHERE device_id = '{device}'
              """,
             r => (Sequence: r.GetInt64(0), Kind: r.GetString(1)));
-        var drops = await QueryAsync(
+        var drops = await PostgresDatabase.QueryAsync(
             database,
             $"SELECT first, last, reason, messages FROM delivery_drops WHERE device_id = '{device}' ORDER BY first",
             r => new Drop(r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt64(3)));
@@ -448,20 +448,6 @@ public sealed partial class DeliveryTests : IClassFixture<PostgresDatabase>
             missing.Count == 0,
             $"{device}: {missing.Count} of {last} numbers neither stored nor reported dropped: {string.Join(", ", missing.Take(40))}{Environment.NewLine}{context?.Invoke()}");
         return new Account(stored.Count(s => s.Kind == "frame"), drops);
-    }
-
-    private static async Task<List<T>> QueryAsync<T>(string database, string sql, Func<NpgsqlDataReader, T> map)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(database);
-        await using var command = dataSource.CreateCommand(sql);
-        await using var reader = await command.ExecuteReaderAsync();
-        var rows = new List<T>();
-        while (await reader.ReadAsync())
-        {
-            rows.Add(map(reader));
-        }
-
-        return rows;
     }
 
     private static async Task DisposeAllAsync(IEnumerable<AgentProcess> agents, IEnumerable<SiloProcess> silos, PrivateMosquitto broker, IEnumerable<string> states)

@@ -228,21 +228,9 @@ public sealed class RolloutStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Rollouts, newest first.</summary>
-    public async Task<IReadOnlyList<(string Id, string Model, int Candidate, string State, int StageIndex, DateTimeOffset CreatedAt)>> ListAsync(
-        int limit, CancellationToken cancellationToken = default)
-    {
-        await using var command = dataSource.CreateCommand(
-            "SELECT id, model_name, candidate_version, state, stage_index, created_at FROM rollouts ORDER BY created_at DESC LIMIT $1");
-        command.Parameters.AddWithValue(limit);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var rows = new List<(string, string, int, string, int, DateTimeOffset)>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3), reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5)));
-        }
-
-        return rows;
-    }
+    public Task<IReadOnlyList<(string Id, string Model, int Candidate, string State, int StageIndex, DateTimeOffset CreatedAt)>> ListAsync(
+        int limit, CancellationToken cancellationToken = default) =>
+        ListPageAsync(null, limit, cancellationToken);
 
     /// <summary>A page of rollouts, newest first: the first <paramref name="limit"/> after <paramref name="after"/> (keyset on created_at, id).</summary>
     public async Task<IReadOnlyList<(string Id, string Model, int Candidate, string State, int StageIndex, DateTimeOffset CreatedAt)>> ListPageAsync(

@@ -78,9 +78,12 @@ public sealed class PostgresDatabase : IAsyncLifetime
         await YoloFleet.Cloud.Data.FleetDatabase.DropIfExistsAsync(ConnectionString);
     }
 
-    public async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map)
+    public Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map) => QueryAsync(ConnectionString, sql, map);
+
+    /// <summary>Rows of <paramref name="sql"/> on any database (a private server's, say).</summary>
+    public static async Task<List<T>> QueryAsync<T>(string connectionString, string sql, Func<NpgsqlDataReader, T> map)
     {
-        await using var dataSource = NpgsqlDataSource.Create(ConnectionString);
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
         await using var command = dataSource.CreateCommand(sql);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<T>();
